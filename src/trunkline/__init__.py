@@ -1,0 +1,1 @@
+"""Trunkline: a multi-tenant, white-label cloud-PBX platform."""

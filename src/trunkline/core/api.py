@@ -1,0 +1,109 @@
+"""The `/v1` API: one NinjaAPI, the contract's error envelope for every failure."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpRequest, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from trunkline.core.errors import RateLimited, TrunklineError, envelope
+
+logger = logging.getLogger("trunkline.api")
+
+API_DESCRIPTION = """
+The Trunkline partner API. Authenticate with `Authorization: Bearer sk_live_…`.
+
+Errors share one shape: `{"error": {"type", "message", "field"}}`. Lists answer
+`{"data": [...], "next_cursor": ...}` and take `?limit=` (1–500, default 50) and `?cursor=`.
+Every POST accepts an `Idempotency-Key` header; a retry with the same key and body
+returns the first response without doing anything twice.
+"""
+
+
+def _json(status: int, body: dict, **headers) -> JsonResponse:
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _field_of(location: tuple | list) -> str | None:
+    parts = [str(part) for part in location]
+    if parts and parts[0] == "body":
+        parts = parts[2:]  # drop "body" and the operation's parameter name
+    elif parts and parts[0] in {"query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def _validation_message(error: dict, field: str | None) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown field {field}"
+    if kind == "missing":
+        return f"{field} is required"
+    if kind in {"model_attributes_type", "dict_type", "model_type"} and field is None:
+        return "the request body must be a JSON object"
+    message = error.get("msg", "is invalid")
+    return f"{field}: {message}" if field else message
+
+
+def build_api() -> NinjaAPI:
+    api = NinjaAPI(
+        title="Trunkline API",
+        version="1",
+        description=API_DESCRIPTION,
+        urls_namespace="v1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+
+    @api.exception_handler(TrunklineError)
+    def on_domain_error(request: HttpRequest, exc: TrunklineError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
+        return _json(exc.status, exc.envelope(), **headers)
+
+    @api.exception_handler(NinjaValidationError)
+    def on_validation_error(request: HttpRequest, exc: NinjaValidationError):
+        first = exc.errors[0] if exc.errors else {}
+        field = _field_of(first.get("loc", ()))
+        return _json(422, envelope("validation_error", _validation_message(first, field), field))
+
+    @api.exception_handler(AuthenticationError)
+    def on_authentication_error(request: HttpRequest, exc: AuthenticationError):
+        return _json(
+            401,
+            envelope(
+                "authentication_failed",
+                "a valid API key is required (Authorization: Bearer sk_live_…)",
+            ),
+            **{"WWW-Authenticate": "Bearer"},
+        )
+
+    @api.exception_handler(HttpError)
+    def on_http_error(request: HttpRequest, exc: HttpError):
+        kind = "malformed_request" if exc.status_code == 400 else "error"
+        message = str(exc)
+        if exc.status_code == 400:
+            message = "the request body is not valid JSON"
+        return _json(exc.status_code, envelope(kind, message))
+
+    @api.exception_handler(Http404)
+    def on_not_found(request: HttpRequest, exc: Http404):
+        return _json(404, envelope("not_found", "no such object"))
+
+    @api.exception_handler(Exception)
+    def on_unexpected(request: HttpRequest, exc: Exception):
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return _json(500, envelope("internal_error", "something went wrong on our side"))
+
+    from trunkline.tenants.api import router as tenants_router
+
+    api.add_router("/", tenants_router)
+    return api
+
+
+api = build_api()

@@ -1,0 +1,181 @@
+"""Around every `/v1` call: idempotent POST replay, the API request log, one error shape."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+
+from trunkline.core.errors import envelope
+from trunkline.core.middleware import client_ip
+from trunkline.core.models import IdempotencyRecord
+
+API_PREFIX = "/v1/"
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+_NOT_STORED = {401, 429}  # the request never ran, so a retry must run it
+
+_STATUS_TYPES = {
+    400: "malformed_request",
+    401: "authentication_failed",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    500: "internal_error",
+}
+
+
+def _error(status: int, type: str, message: str, field: str | None = None) -> JsonResponse:
+    return JsonResponse(envelope(type, message, field), status=status)
+
+
+def _as_envelope(response: HttpResponse) -> HttpResponse:
+    """Django's own 404/405/413/500 pages become the contract's JSON envelope."""
+    if response.status_code < 400 or response.get("Content-Type", "").startswith(
+        "application/json"
+    ):
+        return response
+    status = response.status_code
+    messages = {
+        404: "no such resource",
+        405: "method not allowed on this resource",
+        413: "the request body is too large",
+    }
+    replacement = _error(
+        status, _STATUS_TYPES.get(status, "error"), messages.get(status, "request failed")
+    )
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
+
+
+class ApiMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        started = time.perf_counter()
+        try:
+            body = request.body  # read now: a too-large body is refused before any work
+        except Exception:  # RequestDataTooBig and friends
+            return _error(413, "payload_too_large", "the request body is too large")
+        key = request.headers.get("Idempotency-Key")
+        if request.method == "POST" and key is not None:
+            response = self._idempotent(request, key, body)
+        else:
+            response = self.get_response(request)
+        response = _as_envelope(response)
+        self._log(request, response, started)
+        return response
+
+    def _idempotent(self, request, key: str, body: bytes) -> HttpResponse:
+        from trunkline.accounts.api_auth import resolve_key
+
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return _error(
+                400,
+                "malformed_request",
+                "Idempotency-Key is 1 to 255 characters",
+                "Idempotency-Key",
+            )
+        bearer = request.headers.get("Authorization", "")
+        record = resolve_key(bearer[7:].strip()) if bearer.lower().startswith("bearer ") else None
+        if record is None:
+            return self.get_response(request)  # authentication answers 401 as usual
+        fingerprint = hashlib.sha256(
+            request.method.encode() + b" " + request.get_full_path().encode() + b"\n" + body
+        ).hexdigest()
+        now = timezone.now()
+        claimed = self._claim(record.partner, key, fingerprint, now)
+        if not isinstance(claimed, IdempotencyRecord):
+            return claimed
+        try:
+            response = self.get_response(request)
+        except Exception:
+            IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+            raise
+        if response.status_code >= 500 or response.status_code in _NOT_STORED:
+            IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+        else:
+            IdempotencyRecord.objects.filter(pk=claimed.pk).update(
+                status_code=response.status_code,
+                response_body=bytes(response.content),
+                response_content_type=response.get("Content-Type", "application/json"),
+            )
+        return response
+
+    def _claim(self, partner, key: str, fingerprint: str, now):
+        """Insert the in-flight row, or answer from the one already there."""
+        for _ in range(2):
+            try:
+                with transaction.atomic():
+                    return IdempotencyRecord.objects.create(
+                        partner=partner, key=key, request_fingerprint=fingerprint, created_at=now
+                    )
+            except IntegrityError:
+                existing = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
+                if existing is None:
+                    continue
+                if existing.created_at <= now - IDEMPOTENCY_WINDOW:
+                    IdempotencyRecord.objects.filter(pk=existing.pk).delete()
+                    continue
+                if existing.request_fingerprint != fingerprint:
+                    return _error(
+                        409,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request",
+                        "Idempotency-Key",
+                    )
+                if existing.status_code is None:
+                    return _error(
+                        409,
+                        "idempotency_request_in_progress",
+                        "a request with this Idempotency-Key is still running",
+                        "Idempotency-Key",
+                    )
+                replay = HttpResponse(
+                    bytes(existing.response_body or b""),
+                    status=existing.status_code,
+                    content_type=existing.response_content_type or "application/json",
+                )
+                replay["Idempotent-Replayed"] = "true"
+                return replay
+        return _error(
+            409,
+            "idempotency_request_in_progress",
+            "a request with this Idempotency-Key is still running",
+            "Idempotency-Key",
+        )
+
+    def _log(self, request, response, started: float) -> None:
+        from trunkline.accounts.models import ApiRequestLog
+
+        actor = getattr(request, "actor", None)
+        if actor is None or actor.api_key is None:
+            return
+        ApiRequestLog.objects.create(
+            partner=actor.partner,
+            api_key_id=actor.api_key.id,
+            api_key_name=actor.api_key.name[:100],
+            method=request.method[:8],
+            path=request.get_full_path()[:500],
+            status_code=response.status_code,
+            request_id=getattr(request, "request_id", ""),
+            ip_address=client_ip(request),
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            created_at=timezone.now(),
+        )
+
+
+def purge_idempotency_records(now=None) -> int:
+    now = now or timezone.now()
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=now - IDEMPOTENCY_WINDOW).delete()
+    return deleted

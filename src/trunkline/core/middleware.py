@@ -1,0 +1,31 @@
+"""Request ids: every response carries `X-Request-Id`, echoed from the caller when sane."""
+
+import contextvars
+import re
+import uuid
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,64}$")
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default=""
+)
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request.request_id = request_id
+        token = current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        response["X-Request-Id"] = request_id
+        return response
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None

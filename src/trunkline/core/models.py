@@ -1,0 +1,88 @@
+"""Cross-cutting records: the audit log, the event outbox and stored idempotent responses."""
+
+from django.db import models
+
+from trunkline.core.ids import id_factory
+
+
+class AuditEntry(models.Model):
+    """Who changed what, written by the service in the same transaction as the change."""
+
+    class ActorType(models.TextChoices):
+        USER = "user"
+        API_KEY = "api_key"
+        SYSTEM = "system"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("aud"), editable=False
+    )
+    partner = models.ForeignKey(
+        "accounts.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=40, blank=True)  # usr_… / key_… ; kept after removal
+    actor_label = models.CharField(max_length=255, blank=True)  # email or key name at the time
+    acting_as_tenant = models.BooleanField(default=False)
+    tenant_id = models.CharField(max_length=40, blank=True, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["partner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_id} by {self.actor_label or self.actor_type}"
+
+
+class Event(models.Model):
+    """The outbox: one row per domain event, delivered to webhook endpoints later."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("evt"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+    def envelope(self) -> dict:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "partner_id": self.partner_id,
+            "data": self.payload,
+        }
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an Idempotency-Key, replayed for 24 hours."""
+
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)  # null while the first call runs
+    response_body = models.BinaryField(null=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_per_partner")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from trunkline.core.schemas import InSchema
+
+Status = Literal["TRIAL", "ACTIVE", "SUSPENDED", "CANCELLED"]
+
+
+class E911AddressIn(InSchema):
+    street: str = Field(min_length=1, max_length=200)
+    street2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    state: str = Field(min_length=2, max_length=2)
+    postal_code: str = Field(min_length=5, max_length=10)
+    country: str = Field(default="US", min_length=2, max_length=2)
+
+
+class E911AddressOut(Schema):
+    street: str
+    street2: str | None
+    city: str
+    state: str
+    postal_code: str
+    country: str
+
+
+class TenantIn(InSchema):
+    name: str = Field(min_length=1, max_length=120)
+    sip_prefix: str | None = Field(default=None, max_length=12)
+    billing_email: str = Field(max_length=254)
+    default_cnam: str | None = Field(default=None, max_length=15)
+    timezone: str | None = Field(default=None, max_length=64)
+    status: Literal["TRIAL", "ACTIVE", "SUSPENDED"] = "TRIAL"
+    e911_address: E911AddressIn | None = None
+
+
+class TenantPatch(InSchema):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    sip_prefix: str | None = Field(default=None, max_length=64)
+    billing_email: str | None = Field(default=None, max_length=254)
+    default_cnam: str | None = Field(default=None, max_length=15)
+    timezone: str | None = Field(default=None, max_length=64)
+    status: Status | None = None
+    e911_address: E911AddressIn | None = None
+
+
+class SuspendIn(InSchema):
+    reason: str = Field(default="", max_length=200)
+
+
+class TenantCounts(Schema):
+    users: int
+
+
+class TenantOut(Schema):
+    id: str
+    partner_id: str
+    name: str
+    sip_prefix: str
+    billing_email: str
+    default_cnam: str | None
+    timezone: str
+    status: Status
+    suspension_reason: str | None
+    e911_address: E911AddressOut | None
+    counts: TenantCounts
+    created_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None
+    purge_after: datetime | None
+
+    @staticmethod
+    def resolve_default_cnam(tenant) -> str | None:
+        return tenant.default_cnam or None
+
+    @staticmethod
+    def resolve_suspension_reason(tenant) -> str | None:
+        return tenant.suspension_reason or None
+
+    @staticmethod
+    def resolve_counts(tenant) -> dict:
+        users = getattr(tenant, "users_count", None)
+        if users is None:
+            users = tenant.users.count()
+        return {"users": users}
+
+
+class TenantDefaultsIn(InSchema):
+    default_timezone: str | None = Field(default=None, max_length=64)
+    default_cnam: str | None = Field(default=None, max_length=15)
+    default_suspension_behavior: Literal["suspend", "alert_only"] | None = None
+
+
+class TenantDefaultsOut(Schema):
+    default_timezone: str
+    default_cnam: str | None
+    default_suspension_behavior: str
+
+    @staticmethod
+    def resolve_default_cnam(partner) -> str | None:
+        return partner.default_cnam or None

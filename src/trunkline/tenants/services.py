@@ -1,0 +1,342 @@
+"""Every change to a tenant: validated, audited and announced in one transaction."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from trunkline.accounts.models import Partner
+from trunkline.core.actors import Actor
+from trunkline.core.audit import audit_record, changed_fields, event_emit
+from trunkline.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from trunkline.tenants import validation
+from trunkline.tenants.models import PURGE_AFTER, Tenant
+
+EDITABLE_FIELDS = {"name", "billing_email", "default_cnam", "timezone", "status", "e911_address"}
+IMMUTABLE_FIELDS = {"sip_prefix", "id", "created_at", "partner_id", "partner"}
+# Status changes reachable through an edit; CANCELLED goes through deletion.
+_TRANSITIONS = {
+    Tenant.Status.TRIAL: {Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED, Tenant.Status.CANCELLED},
+    Tenant.Status.ACTIVE: {Tenant.Status.SUSPENDED, Tenant.Status.CANCELLED},
+    Tenant.Status.SUSPENDED: {Tenant.Status.ACTIVE, Tenant.Status.TRIAL, Tenant.Status.CANCELLED},
+    Tenant.Status.CANCELLED: {Tenant.Status.ACTIVE, Tenant.Status.TRIAL},
+}
+
+
+def _require_writer(actor: Actor) -> None:
+    if not actor.can_write:
+        raise PermissionDenied("this account is read-only")
+
+
+def sip_prefix_suggest(name: str) -> str:
+    """Lowercase letters and digits of the name, made unique with a number if needed."""
+    base = re.sub(r"[^a-z0-9]", "", (name or "").lower())[:10] or "tenant"
+    if len(base) < 3:
+        base = (base + "pbx")[:3]
+    candidate = base
+    counter = 1
+    while Tenant.objects.filter(sip_prefix=candidate).exists():
+        counter += 1
+        suffix = str(counter)
+        candidate = base[: 12 - len(suffix)] + suffix
+    return candidate
+
+
+def tenant_create(
+    *,
+    actor: Actor,
+    name: str,
+    billing_email: str,
+    timezone_name: str | None = None,
+    sip_prefix: str | None = None,
+    default_cnam: str | None = None,
+    status: str = Tenant.Status.TRIAL,
+    e911_address: dict | None = None,
+) -> Tenant:
+    _require_writer(actor)
+    partner: Partner | None = actor.partner
+    if partner is None:
+        raise PermissionDenied("tenants belong to a partner")
+    if actor.tenant_ids is not None:
+        raise PermissionDenied("a key limited to some tenants cannot create tenants")
+    name = validation.clean_name(name)
+    billing_email = validation.clean_email(billing_email)
+    timezone_name = validation.clean_timezone(timezone_name or partner.default_timezone)
+    default_cnam = validation.clean_cnam(
+        default_cnam if default_cnam is not None else partner.default_cnam
+    )
+    if status not in (Tenant.Status.TRIAL, Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED):
+        raise ValidationFailed("a new tenant is TRIAL, ACTIVE or SUSPENDED", field="status")
+    address = validation.clean_e911_address(e911_address)
+    prefix = validation.clean_sip_prefix(sip_prefix) if sip_prefix else sip_prefix_suggest(name)
+
+    now = timezone.now()
+    tenant = Tenant(
+        partner=partner,
+        name=name,
+        sip_prefix=prefix,
+        billing_email=billing_email,
+        default_cnam=default_cnam,
+        timezone=timezone_name,
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )
+    if status == Tenant.Status.SUSPENDED:
+        tenant.status_before_suspension = Tenant.Status.TRIAL
+    tenant.set_e911_address(address)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                tenant.save(force_insert=True)
+        except IntegrityError:
+            raise Conflict(
+                f"SIP prefix {prefix!r} is already in use",
+                field="sip_prefix",
+                type="sip_prefix_taken",
+            ) from None
+        snapshot = tenant.snapshot()
+        audit_record(
+            actor=actor,
+            action="tenant.created",
+            object_type="tenant",
+            object_id=tenant.id,
+            tenant_id=tenant.id,
+            after=snapshot,
+        )
+        event_emit(partner=partner, type="tenant.created", data={"tenant": snapshot})
+        if status == Tenant.Status.SUSPENDED:
+            event_emit(
+                partner=partner, type="tenant.suspended", data={"tenant": snapshot, "reason": ""}
+            )
+    return tenant
+
+
+def _locked(tenant: Tenant) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
+    """Edit a tenant. The SIP prefix, creation date and owning partner never change."""
+    _require_writer(actor)
+    for field in changes:
+        if field in IMMUTABLE_FIELDS:
+            if field == "sip_prefix" and changes[field] == tenant.sip_prefix:
+                continue
+            raise ValidationFailed(f"{field} cannot be changed after creation", field=field)
+        if field not in EDITABLE_FIELDS:
+            raise ValidationFailed(f"unknown field {field}", field=field)
+    cleaned: dict = {}
+    if "name" in changes:
+        cleaned["name"] = validation.clean_name(changes["name"])
+    if "billing_email" in changes:
+        cleaned["billing_email"] = validation.clean_email(changes["billing_email"])
+    if "default_cnam" in changes:
+        cleaned["default_cnam"] = validation.clean_cnam(changes["default_cnam"])
+    if "timezone" in changes:
+        cleaned["timezone"] = validation.clean_timezone(changes["timezone"])
+    if "e911_address" in changes:
+        cleaned["e911_address"] = validation.clean_e911_address(changes["e911_address"])
+    new_status = changes.get("status")
+    if new_status is not None and new_status not in Tenant.Status.values:
+        raise ValidationFailed(f"unknown status {new_status}", field="status")
+
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        before = tenant.snapshot()
+        for field, value in cleaned.items():
+            if field == "e911_address":
+                tenant.set_e911_address(value)
+            else:
+                setattr(tenant, field, value)
+        tenant.updated_at = timezone.now()
+        tenant.save()
+        after = tenant.snapshot()
+        diff = changed_fields(before, after)
+        if diff:
+            audit_record(
+                actor=actor,
+                action="tenant.updated",
+                object_type="tenant",
+                object_id=tenant.id,
+                tenant_id=tenant.id,
+                before={k: before[k] for k in diff},
+                after=diff,
+            )
+            event_emit(
+                partner=tenant.partner,
+                type="tenant.updated",
+                data={"tenant": after, "previous_attributes": {k: before[k] for k in diff}},
+            )
+        if new_status is not None and new_status != tenant.status:
+            tenant = _change_status(actor=actor, tenant=tenant, status=new_status, reason="")
+    return tenant
+
+
+def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) -> Tenant:
+    """Move a locked tenant to `status`, with the event the guide names for the move."""
+    current = tenant.status
+    if status == current:
+        return tenant
+    if status not in _TRANSITIONS[current]:
+        raise InvalidTransition(f"a {current} tenant cannot become {status}", field="status")
+    now = timezone.now()
+    before = tenant.snapshot()
+    if status == Tenant.Status.CANCELLED:
+        tenant.cancelled_at = now
+        tenant.purge_after = now + PURGE_AFTER
+        action = "tenant.deleted"
+    elif current == Tenant.Status.CANCELLED:
+        if tenant.purge_after is not None and tenant.purge_after <= now:
+            raise InvalidTransition("the 90-day window to reactivate has passed", field="status")
+        tenant.cancelled_at = None
+        tenant.purge_after = None
+        action = "tenant.reactivated"
+    elif status == Tenant.Status.SUSPENDED:
+        tenant.status_before_suspension = current
+        tenant.suspension_reason = reason[:200]
+        action = "tenant.suspended"
+    elif current == Tenant.Status.SUSPENDED:
+        tenant.suspension_reason = ""
+        action = "tenant.unsuspended"
+    else:
+        action = "tenant.status_changed"
+    tenant.status = status
+    tenant.updated_at = now
+    tenant.save()
+    after = tenant.snapshot()
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="tenant",
+        object_id=tenant.id,
+        tenant_id=tenant.id,
+        before={"status": before["status"]},
+        after={"status": status, **({"reason": reason} if reason else {})},
+    )
+    data = {"tenant": after}
+    if action == "tenant.suspended":
+        event_emit(partner=tenant.partner, type="tenant.suspended", data={**data, "reason": reason})
+    elif action == "tenant.unsuspended":
+        event_emit(partner=tenant.partner, type="tenant.unsuspended", data=data)
+    elif action == "tenant.deleted":
+        data["purge_after"] = tenant.purge_after.isoformat().replace("+00:00", "Z")
+        event_emit(partner=tenant.partner, type="tenant.deleted", data=data)
+    else:
+        event_emit(
+            partner=tenant.partner,
+            type="tenant.updated",
+            data={**data, "previous_attributes": {"status": before["status"]}},
+        )
+    return tenant
+
+
+def tenant_suspend(*, actor: Actor, tenant: Tenant, reason: str = "") -> Tenant:
+    _require_writer(actor)
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status == Tenant.Status.SUSPENDED:
+            raise InvalidTransition("the tenant is already suspended", field="status")
+        if tenant.status == Tenant.Status.CANCELLED:
+            raise InvalidTransition("a cancelled tenant cannot be suspended", field="status")
+        return _change_status(
+            actor=actor, tenant=tenant, status=Tenant.Status.SUSPENDED, reason=reason
+        )
+
+
+def tenant_unsuspend(*, actor: Actor, tenant: Tenant) -> Tenant:
+    _require_writer(actor)
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status != Tenant.Status.SUSPENDED:
+            raise InvalidTransition("only a suspended tenant can be unsuspended", field="status")
+        target = tenant.status_before_suspension or Tenant.Status.ACTIVE
+        return _change_status(actor=actor, tenant=tenant, status=target, reason="")
+
+
+def tenant_delete(*, actor: Actor, tenant: Tenant) -> Tenant:
+    """Cancel the tenant; its data is kept for 90 days, then purged by a periodic job."""
+    _require_writer(actor)
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status == Tenant.Status.CANCELLED:
+            raise InvalidTransition("the tenant is already cancelled", field="status")
+        return _change_status(actor=actor, tenant=tenant, status=Tenant.Status.CANCELLED, reason="")
+
+
+def tenant_reactivate(*, actor: Actor, tenant: Tenant) -> Tenant:
+    _require_writer(actor)
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status != Tenant.Status.CANCELLED:
+            raise InvalidTransition("only a cancelled tenant can be reactivated", field="status")
+        return _change_status(actor=actor, tenant=tenant, status=Tenant.Status.ACTIVE, reason="")
+
+
+def tenants_purge_expired(*, now: datetime | None = None) -> int:
+    """Permanently delete tenants cancelled more than 90 days ago. Returns how many."""
+    now = now or timezone.now()
+    purged = 0
+    candidates = Tenant.objects.filter(
+        status=Tenant.Status.CANCELLED, purge_after__lte=now
+    ).values_list("pk", flat=True)
+    for pk in list(candidates):
+        with transaction.atomic():
+            tenant = (
+                Tenant.objects.select_for_update()
+                .filter(pk=pk, status=Tenant.Status.CANCELLED, purge_after__lte=now)
+                .select_related("partner")
+                .first()
+            )
+            if tenant is None:
+                continue  # reactivated or purged by another worker meanwhile
+            audit_record(
+                actor=Actor.system(partner=tenant.partner),
+                action="tenant.purged",
+                object_type="tenant",
+                object_id=tenant.id,
+                tenant_id=tenant.id,
+                before=tenant.snapshot(),
+            )
+            tenant.delete()
+            purged += 1
+    return purged
+
+
+TENANT_DEFAULT_FIELDS = {"default_timezone", "default_cnam", "default_suspension_behavior"}
+SUSPENSION_BEHAVIORS = {"suspend", "alert_only"}
+
+
+def tenant_defaults_update(*, actor: Actor, changes: dict) -> Partner:
+    """Tenants → Tenant Defaults. Only tenants created afterwards are affected."""
+    _require_writer(actor)
+    cleaned = {}
+    for field, value in changes.items():
+        if field not in TENANT_DEFAULT_FIELDS:
+            raise ValidationFailed(f"unknown field {field}", field=field)
+        if field == "default_timezone":
+            cleaned[field] = validation.clean_timezone(value)
+        elif field == "default_cnam":
+            cleaned[field] = validation.clean_cnam(value)
+        elif value not in SUSPENSION_BEHAVIORS:
+            raise ValidationFailed("suspension behaviour is suspend or alert_only", field=field)
+        else:
+            cleaned[field] = value
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=actor.partner.pk)
+        before = {field: getattr(partner, field) for field in cleaned}
+        for field, value in cleaned.items():
+            setattr(partner, field, value)
+        partner.save(update_fields=list(cleaned) or None)
+        audit_record(
+            actor=actor,
+            action="partner.tenant_defaults_updated",
+            object_type="partner",
+            object_id=partner.id,
+            before=before,
+            after=cleaned,
+        )
+    return partner

@@ -1,0 +1,87 @@
+import pytest
+
+from trunkline.core import ratelimit
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(settings, tmp_path):
+    from django.core.cache import cache
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    cache.clear()
+    ratelimit.reset()
+    yield
+
+
+class ApiClient:
+    """Django's test client speaking the API: bearer key, JSON bodies."""
+
+    def __init__(self, client, key: str | None):
+        self.client = client
+        self.key = key
+
+    def _headers(self, headers: dict | None) -> dict:
+        merged = {"HTTP_AUTHORIZATION": f"Bearer {self.key}"} if self.key else {}
+        for name, value in (headers or {}).items():
+            merged["HTTP_" + name.upper().replace("-", "_")] = value
+        return merged
+
+    def get(self, path, params=None, headers=None):
+        return self.client.get(path, params or {}, **self._headers(headers))
+
+    def post(self, path, json=None, headers=None, raw: str | None = None):
+        body = raw if raw is not None else ("" if json is None else __import__("json").dumps(json))
+        return self.client.post(
+            path, body, content_type="application/json", **self._headers(headers)
+        )
+
+    def patch(self, path, json=None, headers=None):
+        return self.client.patch(
+            path,
+            __import__("json").dumps(json or {}),
+            content_type="application/json",
+            **self._headers(headers),
+        )
+
+    def put(self, path, json=None, headers=None):
+        return self.client.put(
+            path,
+            __import__("json").dumps(json or {}),
+            content_type="application/json",
+            **self._headers(headers),
+        )
+
+    def delete(self, path, headers=None):
+        return self.client.delete(path, **self._headers(headers))
+
+
+@pytest.fixture
+def partner_and_admin(db):
+    from tests.factories import make_partner
+
+    return make_partner()
+
+
+@pytest.fixture
+def partner(partner_and_admin):
+    return partner_and_admin[0]
+
+
+@pytest.fixture
+def admin(partner_and_admin):
+    return partner_and_admin[1]
+
+
+@pytest.fixture
+def api(client, partner):
+    from tests.factories import make_api_key
+
+    return ApiClient(client, make_api_key(partner))
+
+
+@pytest.fixture
+def make_api(client):
+    def build(key: str | None) -> ApiClient:
+        return ApiClient(client, key)
+
+    return build
