@@ -6,5 +6,6 @@ from trunkline.core.api import api
 urlpatterns = [
     path("v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("", include("trunkline.accounts.urls")),
     path("", include("trunkline.portal.urls")),
 ]

@@ -1,5 +1,8 @@
-from django.http import HttpResponse
+from django.shortcuts import render
+
+from trunkline.portal.access import partner_required
 
 
+@partner_required
 def home(request):
-    return HttpResponse("Trunkline")
+    return render(request, "portal/dashboard.html", {"nav": "dashboard"})
