@@ -34,7 +34,7 @@ DEMO_TENANTS = [
         "Riverside Dental",
         "riverside",
         "office@riversidedental.example",
-        "RIVERSIDE DENTAL",
+        "RIVERSIDE DDS",
         "America/Chicago",
         "ACTIVE",
         {"street": "1 Main St", "city": "Conway", "state": "AR", "postal_code": "72032"},
