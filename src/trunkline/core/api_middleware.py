@@ -90,8 +90,16 @@ class ApiMiddleware:
         record = resolve_key(bearer[7:].strip()) if bearer.lower().startswith("bearer ") else None
         if record is None:
             return self.get_response(request)  # authentication answers 401 as usual
+        # The calling key is part of the request: another key of the partner (perhaps one
+        # with fewer scopes or tenants) must not be handed a response it could not get itself.
         fingerprint = hashlib.sha256(
-            request.method.encode() + b" " + request.get_full_path().encode() + b"\n" + body
+            record.api_key.id.encode()
+            + b"\n"
+            + request.method.encode()
+            + b" "
+            + request.get_full_path().encode()
+            + b"\n"
+            + body
         ).hexdigest()
         now = timezone.now()
         claimed = self._claim(record.partner, key, fingerprint, now)

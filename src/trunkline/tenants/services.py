@@ -64,7 +64,9 @@ def tenant_create(
         raise PermissionDenied("a key limited to some tenants cannot create tenants")
     name = validation.clean_name(name)
     billing_email = validation.clean_email(billing_email)
-    timezone_name = validation.clean_timezone(timezone_name or partner.default_timezone)
+    timezone_name = validation.clean_timezone(
+        partner.default_timezone if timezone_name is None else timezone_name
+    )
     default_cnam = validation.clean_cnam(
         default_cnam if default_cnam is not None else partner.default_cnam
     )
@@ -313,6 +315,9 @@ SUSPENSION_BEHAVIORS = {"suspend", "alert_only"}
 def tenant_defaults_update(*, actor: Actor, changes: dict) -> Partner:
     """Tenants → Tenant Defaults. Only tenants created afterwards are affected."""
     _require_writer(actor)
+    if actor.tenant_ids is not None:
+        # The defaults are the partner's; a key limited to some tenants must not set them.
+        raise PermissionDenied("a key limited to some tenants cannot change tenant defaults")
     cleaned = {}
     for field, value in changes.items():
         if field not in TENANT_DEFAULT_FIELDS:
