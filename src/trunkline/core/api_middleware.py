@@ -55,6 +55,13 @@ def _as_envelope(response: HttpResponse) -> HttpResponse:
     return replacement
 
 
+def _has_nul(request) -> bool:
+    # Nothing we store can hold NUL (PostgreSQL refuses it in text), so no lookup needs one.
+    if "\x00" in request.path:
+        return True
+    return any("\x00" in key or "\x00" in value for key, value in request.GET.items())
+
+
 class ApiMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -63,6 +70,8 @@ class ApiMiddleware:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         started = time.perf_counter()
+        if _has_nul(request):
+            return _error(400, "malformed_request", "the path or query contains a NUL character")
         try:
             body = request.body  # read now: a too-large body is refused before any work
         except Exception:  # RequestDataTooBig and friends
