@@ -32,6 +32,9 @@ def _require_writer(actor: Actor) -> None:
         raise PermissionDenied("this account is read-only")
 
 
+SUGGESTION_ATTEMPTS = 10  # enough for that many creates of one name at one moment
+
+
 def sip_prefix_suggest(name: str) -> str:
     """Lowercase letters and digits of the name, made unique with a number if needed."""
     base = re.sub(r"[^a-z0-9]", "", (name or "").lower())[:10] or "tenant"
@@ -74,7 +77,8 @@ def tenant_create(
     if status not in (Tenant.Status.TRIAL, Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED):
         raise ValidationFailed("a new tenant is TRIAL, ACTIVE or SUSPENDED", field="status")
     address = validation.clean_e911_address(e911_address)
-    prefix = validation.clean_sip_prefix(sip_prefix) if sip_prefix else sip_prefix_suggest(name)
+    suggested = not sip_prefix
+    prefix = sip_prefix_suggest(name) if suggested else validation.clean_sip_prefix(sip_prefix)
 
     now = timezone.now()
     tenant = Tenant(
@@ -92,15 +96,22 @@ def tenant_create(
         tenant.status_before_suspension = Tenant.Status.TRIAL
     tenant.set_e911_address(address)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                tenant.save(force_insert=True)
-        except IntegrityError:
-            raise Conflict(
-                f"SIP prefix {prefix!r} is already in use",
-                field="sip_prefix",
-                type="sip_prefix_taken",
-            ) from None
+        for attempt in range(SUGGESTION_ATTEMPTS):
+            tenant.sip_prefix = prefix
+            try:
+                with transaction.atomic():
+                    tenant.save(force_insert=True)
+                break
+            except IntegrityError:
+                # A prefix the caller chose is theirs to change; one we suggested was taken
+                # by a concurrent create since we looked, so suggest again.
+                if not suggested or attempt == SUGGESTION_ATTEMPTS - 1:
+                    raise Conflict(
+                        f"SIP prefix {prefix!r} is already in use",
+                        field="sip_prefix",
+                        type="sip_prefix_taken",
+                    ) from None
+                prefix = sip_prefix_suggest(name)
         snapshot = tenant.snapshot()
         audit_record(
             actor=actor,
