@@ -16,7 +16,7 @@ from trunkline.accounts.models import ApiKey, User
 from trunkline.accounts.scopes import ALL, SCOPE_NAMES, grants, normalize_scopes
 from trunkline.accounts.services import api_key_create, api_key_revoke, api_key_update
 from trunkline.core.actors import Actor
-from trunkline.core.errors import PermissionDenied, ValidationFailed
+from trunkline.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trunkline.tenants.models import Tenant
 
 
@@ -377,3 +377,54 @@ class TestRateLimits:
         assert mine.get("/v1/tenants").status_code == 200
         assert mine.get("/v1/tenants").status_code == 429
         assert theirs.get("/v1/tenants").status_code == 200
+
+
+# --- who manages keys -----------------------------------------------------------------------
+
+
+class TestManagement:
+    def test_an_admin_cannot_touch_another_partners_key(self, admin):
+        partner_b, _ = make_partner()
+        theirs, plaintext = _key(partner_b, scopes="all")
+        with pytest.raises(NotFound):
+            api_key_revoke(actor=actor_for_user(admin), api_key=theirs)
+        with pytest.raises(NotFound):
+            api_key_update(actor=actor_for_user(admin), api_key=theirs, scopes=["billing:read"])
+        theirs.refresh_from_db()
+        assert theirs.revoked_at is None and theirs.scopes == ["all"]
+
+    def test_an_api_key_cannot_mint_or_change_keys(self, partner, tenant):
+        scoped, _ = _key(partner, scopes="all", tenant_ids=[tenant.id])
+        key_actor = Actor(kind="api_key", partner=partner, api_key=scoped, tenant_ids=frozenset())
+        with pytest.raises(PermissionDenied):
+            api_key_create(actor=key_actor, name="wider", scopes="all")
+        with pytest.raises(PermissionDenied):
+            api_key_update(actor=key_actor, api_key=scoped, tenant_ids=[])
+        assert list(scoped.tenants.values_list("id", flat=True)) == [tenant.id]
+
+    def test_a_revoked_key_cannot_be_edited_or_revoked_again(self, partner, admin):
+        api_key, _ = _key(partner, scopes="all")
+        api_key_revoke(actor=actor_for_user(admin), api_key=api_key)
+        with pytest.raises(Conflict):
+            api_key_revoke(actor=actor_for_user(admin), api_key=api_key)
+        with pytest.raises(Conflict):
+            api_key_update(actor=actor_for_user(admin), api_key=api_key, scopes=["all"])
+
+    def test_updates_are_audited(self, partner, admin, tenant):
+        from trunkline.core.models import AuditEntry
+
+        api_key, _ = _key(partner, scopes="all")
+        api_key_update(
+            actor=actor_for_user(admin),
+            api_key=api_key,
+            scopes="tenants:read",
+            tenant_ids=[tenant.id],
+            rate_limit=10,
+        )
+        entry = AuditEntry.objects.get(action="api_key.updated", object_id=api_key.id)
+        assert entry.before == {"scopes": ["all"], "tenant_ids": [], "rate_limit": 100}
+        assert entry.after == {
+            "scopes": ["tenants:read"],
+            "tenant_ids": [tenant.id],
+            "rate_limit": 10,
+        }

@@ -135,3 +135,22 @@ def test_one_of_two_concurrent_suspensions_wins(key_and_admin):
     )
     assert sorted(r.status_code for r in responses) == [200] + [409] * (THREADS - 1)
     assert Event.objects.filter(type="tenant.suspended").count() == 1
+
+
+def test_partners_of_one_name_signing_up_together_all_get_a_slug():
+    from trunkline.accounts.models import Partner
+    from trunkline.accounts.services import partner_create
+    from trunkline.core.actors import Actor
+
+    def sign_up(client, slot):
+        partner, _ = partner_create(
+            actor=Actor.system(),
+            company_name="Acme Telecom",
+            email=f"owner{slot}@acme.example",
+            password="Correct-Horse9battery",
+        )
+        return partner.slug
+
+    slugs = _concurrently(sign_up)
+    assert len(set(slugs)) == THREADS
+    assert Partner.objects.filter(company_name="Acme Telecom").count() == THREADS

@@ -280,6 +280,11 @@ class TestShapes:
             ({"partner_id": "ptr_other"}, "partner_id"),
             ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
             ({"billing_email": "nope"}, "billing_email"),
+            ({"name": None}, "name"),
+            ({"billing_email": None}, "billing_email"),
+            ({"timezone": None}, "timezone"),
+            ({"status": None}, "status"),
+            ({"sip_prefix": None}, "sip_prefix"),
         ],
     )
     def test_edit(self, api, tenant, body, field):
