@@ -234,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     _setup()
     from django.db import DatabaseError
 
+    from trunkline.core.errors import TrunklineError
+
     try:
         return args.handler(args)
+    except TrunklineError as error:
+        return _fail(error.message)
     except DatabaseError as error:
         hint = "" if args.command == "migrate" else "; has `trunkline migrate` been run?"
         return _fail(f"database error: {error}{hint}")
