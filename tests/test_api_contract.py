@@ -193,7 +193,8 @@ class TestRequestId:
         assert error["X-Request-Id"] == "crm-4711-abcdef"
 
     @pytest.mark.parametrize(
-        "value", ["short", "a" * 65, "has space in it", "<script>alert(1)</script>", "é" * 10]
+        "value",
+        ["short", "a" * 65, "has space in it", "<script>alert(1)</script>", "é" * 10, "abcdefgh\n"],
     )
     def test_an_insane_incoming_id_is_replaced(self, api, value):
         response = api.get("/v1/tenants", headers={"X-Request-Id": value})
