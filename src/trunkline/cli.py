@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import threading
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 
 def _setup() -> None:
@@ -84,7 +85,7 @@ def _parse_now(value: str | None) -> datetime:
         return timezone.now()
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.UTC)
+        parsed = parsed.replace(tzinfo=UTC)  # a time without a zone is UTC
     return parsed
 
 
@@ -99,7 +100,7 @@ def cmd_run_due_jobs(args) -> int:
     return 0
 
 
-def _job_loop(stop: threading.Event, interval: float = 60.0) -> None:
+def _job_loop(stop: threading.Event, interval: float = 60.0, parent_pid: int | None = None) -> None:
     import logging
 
     from django.db import close_old_connections
@@ -114,35 +115,58 @@ def _job_loop(stop: threading.Event, interval: float = 60.0) -> None:
             log.exception("periodic jobs failed")
         finally:
             close_old_connections()
-        stop.wait(interval)
+        deadline = time.monotonic() + interval
+        while not stop.is_set() and time.monotonic() < deadline:
+            if parent_pid is not None and os.getppid() != parent_pid:
+                return  # `serve` is gone; do not outlive it
+            stop.wait(1.0)
 
 
 def cmd_worker(args) -> int:
     stop = threading.Event()
     try:
-        _job_loop(stop)
+        _job_loop(stop, parent_pid=args.exit_with_parent)
     except KeyboardInterrupt:
         stop.set()
     return 0
 
 
 def cmd_serve(args) -> int:
+    import subprocess
+
     from granian import Granian
     from granian.constants import Interfaces
 
-    stop = threading.Event()
-    threading.Thread(target=_job_loop, args=(stop,), name="trunkline-jobs", daemon=True).start()
+    # Periodic jobs run in a process of their own: the web server forks its workers, and a
+    # thread that holds a database connection while the process forks leaves the forked
+    # workers hung on the connection's lock (the server accepted and never answered).
+    jobs = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "trunkline.cli",
+            "worker",
+            "--exit-with-parent",
+            str(os.getpid()),
+        ]
+    )
     sys.stderr.write(f"Trunkline is serving on http://{args.host}:{args.port}/\n")
-    Granian(
-        "trunkline.wsgi:application",
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.WSGI,
-        workers=args.workers,
-        blocking_threads=args.threads,
-        log_level="warning",
-    ).serve()
-    stop.set()
+    try:
+        Granian(
+            "trunkline.wsgi:application",
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.WSGI,
+            workers=args.workers,
+            blocking_threads=args.threads,
+            log_level="warning",
+        ).serve()
+    finally:
+        jobs.terminate()
+        try:
+            jobs.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            jobs.kill()
     return 0
 
 
@@ -187,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run background work only")
     worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     worker.set_defaults(handler=cmd_worker)
 
     serve = commands.add_parser("serve", help="serve portal, API and background work")
@@ -207,7 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup()
-    return args.handler(args)
+    from django.db import DatabaseError
+
+    from trunkline.core.errors import TrunklineError
+
+    try:
+        return args.handler(args)
+    except TrunklineError as error:
+        return _fail(error.message)
+    except DatabaseError as error:
+        hint = "" if args.command == "migrate" else "; has `trunkline migrate` been run?"
+        return _fail(f"database error: {error}{hint}")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ from trunkline.accounts.models import ApiKey, Partner, User
 from trunkline.accounts.scopes import normalize_scopes
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record
-from trunkline.core.errors import Conflict, PermissionDenied, ValidationFailed
+from trunkline.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trunkline.tenants import validation
 from trunkline.tenants.models import Tenant
 
 STAFF_MAX_RATE_LIMIT = 1_000_000
+SLUG_ATTEMPTS = 10
 
 
 def _require_admin(actor: Actor) -> None:
@@ -26,6 +27,19 @@ def _require_admin(actor: Actor) -> None:
         return
     if not actor.can_write or (actor.user is not None and not actor.user.is_partner_admin):
         raise PermissionDenied("only a Partner Admin can do this")
+
+
+def _require_key_manager(actor: Actor, api_key: ApiKey | None = None) -> None:
+    """Keys are managed by the partner's admins (or staff), and only the partner's own keys."""
+    _require_admin(actor)
+    if actor.kind == "api_key":
+        # A key minting keys could widen its own scopes or tenants.
+        raise PermissionDenied("API keys are managed by a Partner Admin, not by an API key")
+    foreign = api_key is not None and (
+        actor.partner is None or api_key.partner_id != actor.partner.id
+    )
+    if foreign and not actor.is_staff:
+        raise NotFound("no such API key", field="api_key_id")
 
 
 def _unique_slug(company_name: str) -> str:
@@ -71,14 +85,18 @@ def partner_create(
             raise Conflict(
                 "an account with this email already exists", field="email", type="email_taken"
             )
-        partner = Partner(
-            company_name=company_name,
-            slug=_unique_slug(company_name),
-            billing_email=billing_email,
-            created_at=now,
-        )
+        partner = Partner(company_name=company_name, billing_email=billing_email, created_at=now)
         partner.start_trial(now)
-        partner.save(force_insert=True)
+        for attempt in range(SLUG_ATTEMPTS):
+            partner.slug = _unique_slug(company_name)
+            try:
+                with transaction.atomic():
+                    partner.save(force_insert=True)
+                break
+            except IntegrityError:
+                # Another partner of the same name took the slug since we looked.
+                if attempt == SLUG_ATTEMPTS - 1:
+                    raise
         try:
             with transaction.atomic():
                 user = User.objects.create_user(
@@ -152,7 +170,7 @@ def api_key_create(
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; the plaintext is returned here once and never stored."""
-    _require_admin(actor)
+    _require_key_manager(actor)
     partner = actor.partner
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -207,7 +225,7 @@ def api_key_update(
     rate_limit: int | None = None,
 ) -> ApiKey:
     """Scopes, tenant scope and rate limit can change; the key itself and its name cannot."""
-    _require_admin(actor)
+    _require_key_manager(actor, api_key)
     with transaction.atomic():
         api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if api_key.revoked_at is not None:
@@ -242,7 +260,7 @@ def api_key_update(
 
 
 def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
-    _require_admin(actor)
+    _require_key_manager(actor, api_key)
     with transaction.atomic():
         api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if api_key.revoked_at is not None:

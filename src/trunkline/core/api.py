@@ -8,8 +8,9 @@ from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
-from trunkline.core.errors import RateLimited, TrunklineError, envelope
+from trunkline.core.errors import RateLimited, TrunklineError, ValidationFailed, envelope
 
 logger = logging.getLogger("trunkline.api")
 
@@ -43,12 +44,36 @@ def _validation_message(error: dict, field: str | None) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"unknown field {field}"
+    if kind == "missing" and field is None:
+        return "the request body must be a JSON object"
     if kind == "missing":
         return f"{field} is required"
     if kind in {"model_attributes_type", "dict_type", "model_type"} and field is None:
         return "the request body must be a JSON object"
     message = error.get("msg", "is invalid")
     return f"{field}: {message}" if field else message
+
+
+def _refuse_nul(value, path: str = "") -> None:
+    # PostgreSQL text cannot hold NUL, and no field of ours means one: refuse it up front
+    # instead of failing at the database.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationFailed("text cannot contain NUL characters", field=path or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, path)
+            _refuse_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}.{index}" if path else str(index))
+
+
+class JsonParser(Parser):
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        _refuse_nul(data)
+        return data
 
 
 def build_api() -> NinjaAPI:
@@ -59,6 +84,7 @@ def build_api() -> NinjaAPI:
         urls_namespace="v1",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        parser=JsonParser(),
     )
 
     @api.exception_handler(TrunklineError)
@@ -85,6 +111,8 @@ def build_api() -> NinjaAPI:
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError):
+        if isinstance(exc.__cause__, TrunklineError):  # raised while parsing the body
+            return on_domain_error(request, exc.__cause__)
         kind = "malformed_request" if exc.status_code == 400 else "error"
         message = str(exc)
         if exc.status_code == 400:

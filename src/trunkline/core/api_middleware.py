@@ -55,6 +55,13 @@ def _as_envelope(response: HttpResponse) -> HttpResponse:
     return replacement
 
 
+def _has_nul(request) -> bool:
+    # Nothing we store can hold NUL (PostgreSQL refuses it in text), so no lookup needs one.
+    if "\x00" in request.path:
+        return True
+    return any("\x00" in key or "\x00" in value for key, value in request.GET.items())
+
+
 class ApiMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -63,6 +70,8 @@ class ApiMiddleware:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         started = time.perf_counter()
+        if _has_nul(request):
+            return _error(400, "malformed_request", "the path or query contains a NUL character")
         try:
             body = request.body  # read now: a too-large body is refused before any work
         except Exception:  # RequestDataTooBig and friends
@@ -90,8 +99,16 @@ class ApiMiddleware:
         record = resolve_key(bearer[7:].strip()) if bearer.lower().startswith("bearer ") else None
         if record is None:
             return self.get_response(request)  # authentication answers 401 as usual
+        # The calling key is part of the request: another key of the partner (perhaps one
+        # with fewer scopes or tenants) must not be handed a response it could not get itself.
         fingerprint = hashlib.sha256(
-            request.method.encode() + b" " + request.get_full_path().encode() + b"\n" + body
+            record.api_key.id.encode()
+            + b"\n"
+            + request.method.encode()
+            + b" "
+            + request.get_full_path().encode()
+            + b"\n"
+            + body
         ).hexdigest()
         now = timezone.now()
         claimed = self._claim(record.partner, key, fingerprint, now)

@@ -34,7 +34,7 @@ DEMO_TENANTS = [
         "Riverside Dental",
         "riverside",
         "office@riversidedental.example",
-        "RIVERSIDE DDS",
+        "RIVERSIDE DENTL",  # caller ID names are at most 15 characters
         "America/Chicago",
         "ACTIVE",
         {"street": "1 Main St", "city": "Conway", "state": "AR", "postal_code": "72032"},

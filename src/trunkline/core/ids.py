@@ -1,6 +1,7 @@
 """Prefixed public ids: `tnt_01jd3…`, time-ordered so cursor pagination by id is stable."""
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
@@ -14,10 +15,27 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last = [0, 0]  # the millisecond and random part of the last id made by this process
+
+
 def new_id(prefix: str) -> str:
-    """`<prefix>_` + 10 chars of millisecond time + 16 chars (80 bits) of randomness."""
-    millis = int(time.time() * 1000)
-    randomness = int.from_bytes(os.urandom(10), "big")
+    """`<prefix>_` + 10 chars of millisecond time + 16 chars (80 bits) of randomness.
+
+    Ids made by one process sort in creation order even within one millisecond (and if the
+    clock steps back): the random part then counts up from the previous id's, as monotonic
+    ULIDs do. Ids from different processes in the same millisecond are ordered at random.
+    """
+    with _lock:
+        millis = int(time.time() * 1000)
+        if millis > _last[0]:
+            randomness = int.from_bytes(os.urandom(10), "big")
+        else:
+            millis, randomness = _last[0], _last[1] + 1
+            if randomness >= 1 << _RANDOM_BITS:
+                millis, randomness = millis + 1, 0
+        _last[0], _last[1] = millis, randomness
     return f"{prefix}_{_encode(millis, 10)}{_encode(randomness, 16)}"
 
 

@@ -4,7 +4,7 @@ import contextvars
 import re
 import uuid
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,64}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{8,64}")  # used with fullmatch
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_request_id", default=""
 )
@@ -16,7 +16,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else f"req_{uuid.uuid4().hex}"
         request.request_id = request_id
         token = current_request_id.set(request_id)
         try:

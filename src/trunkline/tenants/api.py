@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
+from trunkline.core.errors import ValidationFailed
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import ListOut
 from trunkline.tenants import selectors, services
@@ -60,7 +61,7 @@ def create_tenant(request, payload: TenantIn):
         status=payload.status,
         e911_address=payload.e911_address.model_dump() if payload.e911_address else None,
     )
-    return 201, _reload(request, tenant.id)
+    return Status(201, _reload(request, tenant.id))
 
 
 @router.get("/tenants", response=ListOut[TenantOut], auth=scope("tenants:read"))
@@ -101,7 +102,8 @@ def update_tenant(request, tenant_id: str, payload: TenantPatch):
     changes = payload.model_dump(exclude_unset=True)
     for field in ("name", "billing_email", "timezone", "status", "sip_prefix"):
         if field in changes and changes[field] is None:
-            changes.pop(field)
+            # Silently skipping it would tell the caller a value was cleared when it was not.
+            raise ValidationFailed(f"{field} cannot be null", field=field)
     services.tenant_update(actor=request.actor, tenant=tenant, changes=changes)
     return _reload(request, tenant_id)
 

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from trunkline.accounts.models import Partner
@@ -29,6 +30,9 @@ _TRANSITIONS = {
 def _require_writer(actor: Actor) -> None:
     if not actor.can_write:
         raise PermissionDenied("this account is read-only")
+
+
+SUGGESTION_ATTEMPTS = 10  # enough for that many creates of one name at one moment
 
 
 def sip_prefix_suggest(name: str) -> str:
@@ -64,14 +68,17 @@ def tenant_create(
         raise PermissionDenied("a key limited to some tenants cannot create tenants")
     name = validation.clean_name(name)
     billing_email = validation.clean_email(billing_email)
-    timezone_name = validation.clean_timezone(timezone_name or partner.default_timezone)
+    timezone_name = validation.clean_timezone(
+        partner.default_timezone if timezone_name is None else timezone_name
+    )
     default_cnam = validation.clean_cnam(
         default_cnam if default_cnam is not None else partner.default_cnam
     )
     if status not in (Tenant.Status.TRIAL, Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED):
         raise ValidationFailed("a new tenant is TRIAL, ACTIVE or SUSPENDED", field="status")
     address = validation.clean_e911_address(e911_address)
-    prefix = validation.clean_sip_prefix(sip_prefix) if sip_prefix else sip_prefix_suggest(name)
+    suggested = not sip_prefix
+    prefix = sip_prefix_suggest(name) if suggested else validation.clean_sip_prefix(sip_prefix)
 
     now = timezone.now()
     tenant = Tenant(
@@ -89,15 +96,22 @@ def tenant_create(
         tenant.status_before_suspension = Tenant.Status.TRIAL
     tenant.set_e911_address(address)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                tenant.save(force_insert=True)
-        except IntegrityError:
-            raise Conflict(
-                f"SIP prefix {prefix!r} is already in use",
-                field="sip_prefix",
-                type="sip_prefix_taken",
-            ) from None
+        for attempt in range(SUGGESTION_ATTEMPTS):
+            tenant.sip_prefix = prefix
+            try:
+                with transaction.atomic():
+                    tenant.save(force_insert=True)
+                break
+            except IntegrityError:
+                # A prefix the caller chose is theirs to change; one we suggested was taken
+                # by a concurrent create since we looked, so suggest again.
+                if not suggested or attempt == SUGGESTION_ATTEMPTS - 1:
+                    raise Conflict(
+                        f"SIP prefix {prefix!r} is already in use",
+                        field="sip_prefix",
+                        type="sip_prefix_taken",
+                    ) from None
+                prefix = sip_prefix_suggest(name)
         snapshot = tenant.snapshot()
         audit_record(
             actor=actor,
@@ -120,7 +134,12 @@ def _locked(tenant: Tenant) -> Tenant:
 
 
 def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
-    """Edit a tenant. The SIP prefix, creation date and owning partner never change."""
+    """Edit a tenant. The SIP prefix, creation date and owning partner never change.
+
+    One call announces one `tenant.updated` for its edits (a plain status move such as
+    TRIAL → ACTIVE or a reactivation included); a suspension, unsuspension or deletion
+    made through an edit also emits its own event, as the dedicated calls do.
+    """
     _require_writer(actor)
     for field in changes:
         if field in IMMUTABLE_FIELDS:
@@ -146,45 +165,63 @@ def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
 
     with transaction.atomic():
         tenant = _locked(tenant)
+        now = timezone.now()
         before = tenant.snapshot()
+        status_action = None
+        if new_status is not None and new_status != tenant.status:
+            status_action = _apply_status(tenant, new_status, reason="", now=now)
         for field, value in cleaned.items():
             if field == "e911_address":
                 tenant.set_e911_address(value)
             else:
                 setattr(tenant, field, value)
-        tenant.updated_at = timezone.now()
-        tenant.save()
         after = tenant.snapshot()
+        if after == before:
+            return tenant
+        if before["status"] == Tenant.Status.CANCELLED and after["status"] == before["status"]:
+            # The guide: a cancelled tenant is read-only until it is reactivated.
+            field = next(key for key in changed_fields(before, after))
+            raise InvalidTransition(
+                "a cancelled tenant is read-only; reactivate it first", field=field
+            )
+        tenant.updated_at = now
+        tenant.save()
+        merged = status_action in (None, *_PLAIN_STATUS_ACTIONS)
         diff = changed_fields(before, after)
+        if not merged:
+            diff.pop("status", None)
         if diff:
+            previous = {key: before[key] for key in diff}
             audit_record(
                 actor=actor,
-                action="tenant.updated",
+                action=status_action if merged and status_action else "tenant.updated",
                 object_type="tenant",
                 object_id=tenant.id,
                 tenant_id=tenant.id,
-                before={k: before[k] for k in diff},
+                before=previous,
                 after=diff,
             )
             event_emit(
                 partner=tenant.partner,
                 type="tenant.updated",
-                data={"tenant": after, "previous_attributes": {k: before[k] for k in diff}},
+                data={"tenant": after, "previous_attributes": previous},
             )
-        if new_status is not None and new_status != tenant.status:
-            tenant = _change_status(actor=actor, tenant=tenant, status=new_status, reason="")
+        if not merged:
+            _record_status(
+                actor=actor, tenant=tenant, action=status_action, previous=before["status"]
+            )
     return tenant
 
 
-def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) -> Tenant:
-    """Move a locked tenant to `status`, with the event the guide names for the move."""
+# Status moves announced as a plain `tenant.updated`; the others have events of their own.
+_PLAIN_STATUS_ACTIONS = ("tenant.status_changed", "tenant.reactivated")
+
+
+def _apply_status(tenant: Tenant, status: str, *, reason: str, now: datetime) -> str:
+    """Move a locked tenant to `status` in memory; returns the audit action for the move."""
     current = tenant.status
-    if status == current:
-        return tenant
     if status not in _TRANSITIONS[current]:
         raise InvalidTransition(f"a {current} tenant cannot become {status}", field="status")
-    now = timezone.now()
-    before = tenant.snapshot()
     if status == Tenant.Status.CANCELLED:
         tenant.cancelled_at = now
         tenant.purge_after = now + PURGE_AFTER
@@ -205,8 +242,13 @@ def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) ->
     else:
         action = "tenant.status_changed"
     tenant.status = status
-    tenant.updated_at = now
-    tenant.save()
+    return action
+
+
+def _record_status(
+    *, actor: Actor, tenant: Tenant, action: str, previous: str, reason: str = ""
+) -> None:
+    """The audit entry and the event the guide names for a status move."""
     after = tenant.snapshot()
     audit_record(
         actor=actor,
@@ -214,10 +256,10 @@ def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) ->
         object_type="tenant",
         object_id=tenant.id,
         tenant_id=tenant.id,
-        before={"status": before["status"]},
-        after={"status": status, **({"reason": reason} if reason else {})},
+        before={"status": previous},
+        after={"status": tenant.status, **({"reason": reason} if reason else {})},
     )
-    data = {"tenant": after}
+    data: dict = {"tenant": after}
     if action == "tenant.suspended":
         event_emit(partner=tenant.partner, type="tenant.suspended", data={**data, "reason": reason})
     elif action == "tenant.unsuspended":
@@ -229,8 +271,20 @@ def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) ->
         event_emit(
             partner=tenant.partner,
             type="tenant.updated",
-            data={**data, "previous_attributes": {"status": before["status"]}},
+            data={**data, "previous_attributes": {"status": previous}},
         )
+
+
+def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) -> Tenant:
+    """Move a locked tenant to `status`, save it, and record the move."""
+    previous = tenant.status
+    if status == previous:
+        return tenant
+    now = timezone.now()
+    action = _apply_status(tenant, status, reason=reason, now=now)
+    tenant.updated_at = now
+    tenant.save()
+    _record_status(actor=actor, tenant=tenant, action=action, previous=previous, reason=reason)
     return tenant
 
 
@@ -293,6 +347,7 @@ def tenants_purge_expired(*, now: datetime | None = None) -> int:
             )
             if tenant is None:
                 continue  # reactivated or purged by another worker meanwhile
+            _revoke_keys_left_without_tenants(tenant)
             audit_record(
                 actor=Actor.system(partner=tenant.partner),
                 action="tenant.purged",
@@ -306,6 +361,22 @@ def tenants_purge_expired(*, now: datetime | None = None) -> int:
     return purged
 
 
+def _revoke_keys_left_without_tenants(tenant: Tenant) -> None:
+    """A key limited to this tenant alone would, with the tenant gone, have an empty tenant
+    list, which means "every tenant of the partner". Such keys are revoked instead."""
+    from trunkline.accounts.models import ApiKey
+    from trunkline.accounts.services import api_key_revoke
+
+    key_ids = ApiKey.objects.filter(tenants=tenant, revoked_at__isnull=True).values("id")
+    orphaned = (
+        ApiKey.objects.filter(id__in=key_ids)
+        .annotate(tenant_count=Count("tenants"))
+        .filter(tenant_count=1)
+    )
+    for api_key in orphaned:
+        api_key_revoke(actor=Actor.system(partner=tenant.partner), api_key=api_key)
+
+
 TENANT_DEFAULT_FIELDS = {"default_timezone", "default_cnam", "default_suspension_behavior"}
 SUSPENSION_BEHAVIORS = {"suspend", "alert_only"}
 
@@ -313,6 +384,9 @@ SUSPENSION_BEHAVIORS = {"suspend", "alert_only"}
 def tenant_defaults_update(*, actor: Actor, changes: dict) -> Partner:
     """Tenants → Tenant Defaults. Only tenants created afterwards are affected."""
     _require_writer(actor)
+    if actor.tenant_ids is not None:
+        # The defaults are the partner's; a key limited to some tenants must not set them.
+        raise PermissionDenied("a key limited to some tenants cannot change tenant defaults")
     cleaned = {}
     for field, value in changes.items():
         if field not in TENANT_DEFAULT_FIELDS:

@@ -1,0 +1,20 @@
+"""The demo data `make run` loads: it must load, once, through the real services."""
+
+from trunkline.accounts.models import ApiKey, Partner, User
+from trunkline.core.demo import DEMO_COMPANY, load_demo
+from trunkline.core.models import Event
+from trunkline.tenants.models import Tenant
+
+
+def test_loads_once(db):
+    lines = load_demo(only_once=True)
+    assert lines and any("sk_live_" in line for line in lines)
+    partner = Partner.objects.get(company_name=DEMO_COMPANY)
+    assert Tenant.objects.filter(partner=partner).count() == 4
+    assert Tenant.objects.get(sip_prefix="deltafrt").status == "SUSPENDED"
+    assert User.objects.filter(partner=partner).count() == 2
+    assert ApiKey.objects.filter(partner=partner).count() == 1
+    assert Event.objects.filter(partner=partner, type="tenant.created").count() == 4
+
+    assert load_demo(only_once=True) is None
+    assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

@@ -1,0 +1,224 @@
+"""The real `trunkline` command in a subprocess, against its own SQLite file.
+
+Subprocesses are slow, so a few tests cover a whole story each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+TRUNKLINE = str(Path(sys.executable).with_name("trunkline"))
+PASSWORD = "Correct-Horse9battery"
+
+
+class Cli:
+    def __init__(self, directory: Path):
+        self.env = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in {"DATABASE_URL", "REDIS_URL", "TRUNKLINE_DB", "TRUNKLINE_VAR_DIR"}
+        }
+        self.env.update(
+            TRUNKLINE_DB=str(directory / "trunkline.sqlite3"),
+            TRUNKLINE_VAR_DIR=str(directory / "var"),
+        )
+        self.directory = directory
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [TRUNKLINE, *args],
+            env=self.env,
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    def json(self, *args: str) -> dict:
+        result = self.run(*args)
+        lines = result.stdout.strip().splitlines()
+        assert len(lines) == 1, result.stdout  # exactly one JSON object
+        return json.loads(lines[0])
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("cli"))
+    cli.run("migrate", "--quiet")
+    return cli
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(cli):
+    """`trunkline serve` on a free loopback port, stopped after the module."""
+    port = _free_port()
+    log = (cli.directory / "serve.log").open("w")
+    process = subprocess.Popen(
+        [TRUNKLINE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli.env,
+        cwd=cli.directory,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so stopping it stops its workers
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait until it accepts connections (start-up, not behaviour under test)
+            try:
+                httpx.get(base + "/v1/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((cli.directory / "serve.log").read_text()) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _tenant(name: str) -> dict:
+    return {"name": name, "billing_email": "billing@example.com", "timezone": "America/Chicago"}
+
+
+def test_a_partner_and_keys_from_the_command_line_work_against_the_api(cli, server):
+    created = cli.json(
+        "create-partner", "--name", "Acme Telecom", "--email", "ops@acme.example",
+        "--password", PASSWORD,
+    )  # fmt: skip
+    assert set(created) == {"partner_id", "user_id"}
+    assert created["partner_id"].startswith("ptr_") and created["user_id"].startswith("usr_")
+    partner_id = created["partner_id"]
+
+    key = cli.json("create-api-key", "--partner", partner_id, "--name", "Provisioning")
+    assert set(key) == {"id", "key"}
+    assert key["id"].startswith("key_") and key["key"].startswith("sk_live_")
+    api = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {key['key']}"})
+
+    first = api.post("/v1/tenants", json=_tenant("Riverside Dental"))
+    second = api.post("/v1/tenants", json=_tenant("Ozark Outfitters"))
+    assert (first.status_code, second.status_code) == (201, 201), first.text
+    assert first.headers["X-Request-Id"]
+    first_id, second_id = first.json()["id"], second.json()["id"]
+    once = {"json": _tenant("Delta Freight"), "headers": {"Idempotency-Key": "deal-1"}}
+    replay = api.post("/v1/tenants", **once)
+    assert replay.status_code == 201
+    again = api.post("/v1/tenants", **once)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == replay.json()
+
+    limited = cli.json(
+        "create-api-key", "--partner", partner_id, "--name", "Dental only",
+        "--scopes", "tenants:read", "--tenants", first_id, "--rate-limit", "3",
+    )  # fmt: skip
+    reader = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {limited['key']}"})
+    listed = reader.get("/v1/tenants")
+    assert listed.status_code == 200
+    assert [t["id"] for t in listed.json()["data"]] == [first_id]
+    assert reader.get(f"/v1/tenants/{second_id}").status_code == 404
+    assert reader.post("/v1/tenants", json=_tenant("Not Allowed")).status_code == 403
+    limited_out = reader.get("/v1/tenants")
+    assert limited_out.status_code == 429
+    assert int(limited_out.headers["Retry-After"]) >= 1
+    assert limited_out.json()["error"]["type"] == "rate_limited"
+
+    unauthenticated = httpx.get(server + "/v1/tenants")
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["error"]["type"] == "authentication_failed"
+    assert unauthenticated.headers["X-Request-Id"]
+
+    # Deleted today: nothing to purge now, purged once the 90 days have passed.
+    assert api.delete(f"/v1/tenants/{second_id}").json()["status"] == "CANCELLED"
+    today = cli.json("run-due-jobs")
+    assert today["jobs"]["tenants.purge_cancelled"] == 0
+    later = (datetime.now(UTC) + timedelta(days=91)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    purged = cli.json("run-due-jobs", "--now", later)
+    assert purged["jobs"]["tenants.purge_cancelled"] == 1
+    assert purged["now"].startswith(later[:19])
+    assert api.get(f"/v1/tenants/{second_id}").status_code == 404
+    assert api.get(f"/v1/tenants/{first_id}").status_code == 200
+
+
+def test_run_due_jobs_takes_times_with_or_without_a_zone(cli):
+    for value in ("2026-12-01T00:00:00", "2026-12-01T01:00:00+01:00"):  # "Z" is used above
+        result = cli.json("run-due-jobs", "--now", value)
+        assert datetime.fromisoformat(result["now"]) == datetime(2026, 12, 1, tzinfo=UTC)
+        assert set(result["jobs"]) >= {"tenants.purge_cancelled"}
+        assert all(isinstance(count, int) for count in result["jobs"].values())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create-partner", "--name", "Weak", "--email", "w@w.example", "--password", "short"],
+         "password"),
+        (["create-partner", "--name", "Bad", "--email", "not-an-email", "--password", PASSWORD],
+         "email"),
+        (["create-api-key", "--partner", "ptr_nope", "--name", "x"], "ptr_nope"),
+        (["run-due-jobs", "--now", "next tuesday"], "ISO-8601"),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_non_zero_with_a_message(cli, args, message):
+    result = cli.run(*args, ok=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_key_options_are_refused(cli):
+    partner = cli.json(
+        "create-partner", "--name", "Keys Co", "--email", "keys@keys.example",
+        "--password", PASSWORD,
+    )["partner_id"]  # fmt: skip
+    for extra, message in (
+        (["--scopes", "tenants:admin"], "unknown scope"),
+        (["--tenants", "tnt_not_mine"], "no such tenant"),
+        (["--rate-limit", "0"], "rate limit"),
+    ):
+        result = cli.run("create-api-key", "--partner", partner, "--name", "x", *extra, ok=False)
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+    duplicate = cli.run(
+        "create-partner", "--name", "Again", "--email", "keys@keys.example",
+        "--password", PASSWORD, ok=False,
+    )  # fmt: skip
+    assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
+
+
+def test_an_unmigrated_database_is_reported_not_crashed_on(tmp_path):
+    fresh = Cli(tmp_path)
+    result = fresh.run(
+        "create-partner", "--name", "Early", "--email", "e@e.example", "--password", PASSWORD,
+        ok=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "migrate" in result.stderr
+    assert "Traceback" not in result.stderr
