@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 from datetime import datetime
@@ -119,30 +122,56 @@ def _job_loop(stop: threading.Event, interval: float = 60.0) -> None:
 
 def cmd_worker(args) -> int:
     stop = threading.Event()
-    try:
-        _job_loop(stop)
-    except KeyboardInterrupt:
+
+    def finish_round(signum, frame) -> None:
+        # The first signal lets the running round finish; a second one interrupts it.
+        if stop.is_set():
+            raise KeyboardInterrupt
         stop.set()
+
+    signal.signal(signal.SIGINT, finish_round)
+    signal.signal(signal.SIGTERM, finish_round)
+    with contextlib.suppress(KeyboardInterrupt):
+        _job_loop(stop)
     return 0
+
+
+def _start_job_process() -> subprocess.Popen:
+    # A separate program, not a thread: granian forks its web workers from this process,
+    # and a thread caught mid-import at that moment leaves the module's import lock held
+    # in the child, which then hangs on its first request.
+    return subprocess.Popen([sys.executable, "-m", "trunkline.cli", "worker"])
+
+
+def _stop_job_process(jobs: subprocess.Popen) -> None:
+    if jobs.poll() is not None:
+        return
+    jobs.send_signal(signal.SIGTERM)  # the worker finishes its round and exits
+    try:
+        jobs.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        jobs.kill()
+        jobs.wait()
 
 
 def cmd_serve(args) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
-    stop = threading.Event()
-    threading.Thread(target=_job_loop, args=(stop,), name="trunkline-jobs", daemon=True).start()
+    jobs = _start_job_process()
     sys.stderr.write(f"Trunkline is serving on http://{args.host}:{args.port}/\n")
-    Granian(
-        "trunkline.wsgi:application",
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.WSGI,
-        workers=args.workers,
-        blocking_threads=args.threads,
-        log_level="warning",
-    ).serve()
-    stop.set()
+    try:
+        Granian(
+            "trunkline.wsgi:application",
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.WSGI,
+            workers=args.workers,
+            blocking_threads=args.threads,
+            log_level="warning",
+        ).serve()
+    finally:
+        _stop_job_process(jobs)
     return 0
 
 
