@@ -155,9 +155,16 @@ def _stop_job_process(jobs: subprocess.Popen) -> None:
 
 
 def cmd_serve(args) -> int:
+    from django.conf import settings
     from granian import Granian
     from granian.constants import Interfaces
 
+    if args.workers < 1 or args.threads < 1:
+        return _fail("--workers and --threads are at least 1", 2)
+    if args.workers > 1 and not settings.REDIS_URL:
+        # Rate-limit counters live in each process's memory unless REDIS_URL names a shared
+        # store; N processes would each allow the full limit, N times the promised rate.
+        return _fail("--workers above 1 needs REDIS_URL, so the processes share rate limits", 2)
     jobs = _start_job_process()
     sys.stderr.write(f"Trunkline is serving on http://{args.host}:{args.port}/\n")
     try:
@@ -222,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument(
-        "--workers", type=int, default=1, help="web processes (share limits via REDIS_URL)"
+        "--workers", type=int, default=1, help="web processes; more than 1 needs REDIS_URL"
     )
     serve.add_argument("--threads", type=int, default=8, help="request threads per process")
     serve.set_defaults(handler=cmd_serve)
