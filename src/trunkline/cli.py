@@ -231,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="web processes; more than 1 needs REDIS_URL"
     )
-    serve.add_argument("--threads", type=int, default=8, help="request threads per process")
+    # Two, not more: each extra thread costs CPU in GIL hand-offs, and threads of one
+    # process queue on SQLite's write lock by sleeping and retrying (see docs/performance.md).
+    serve.add_argument("--threads", type=int, default=2, help="request threads per process")
     serve.set_defaults(handler=cmd_serve)
 
     demo = commands.add_parser("demo", help="load the Docs Demo partner with sample data")
