@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 
 def _setup() -> None:
@@ -87,7 +85,7 @@ def _parse_now(value: str | None) -> datetime:
         return timezone.now()
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.UTC)
+        parsed = parsed.replace(tzinfo=UTC)  # a time without a zone is UTC
     return parsed
 
 
@@ -102,7 +100,7 @@ def cmd_run_due_jobs(args) -> int:
     return 0
 
 
-def _job_loop(stop: threading.Event, interval: float = 60.0) -> None:
+def _job_loop(stop: threading.Event, interval: float = 60.0, parent_pid: int | None = None) -> None:
     import logging
 
     from django.db import close_old_connections
@@ -117,55 +115,41 @@ def _job_loop(stop: threading.Event, interval: float = 60.0) -> None:
             log.exception("periodic jobs failed")
         finally:
             close_old_connections()
-        stop.wait(interval)
+        deadline = time.monotonic() + interval
+        while not stop.is_set() and time.monotonic() < deadline:
+            if parent_pid is not None and os.getppid() != parent_pid:
+                return  # `serve` is gone; do not outlive it
+            stop.wait(1.0)
 
 
 def cmd_worker(args) -> int:
     stop = threading.Event()
-
-    def finish_round(signum, frame) -> None:
-        # The first signal lets the running round finish; a second one interrupts it.
-        if stop.is_set():
-            raise KeyboardInterrupt
+    try:
+        _job_loop(stop, parent_pid=args.exit_with_parent)
+    except KeyboardInterrupt:
         stop.set()
-
-    signal.signal(signal.SIGINT, finish_round)
-    signal.signal(signal.SIGTERM, finish_round)
-    with contextlib.suppress(KeyboardInterrupt):
-        _job_loop(stop)
     return 0
 
 
-def _start_job_process() -> subprocess.Popen:
-    # A separate program, not a thread: granian forks its web workers from this process,
-    # and a thread caught mid-import at that moment leaves the module's import lock held
-    # in the child, which then hangs on its first request.
-    return subprocess.Popen([sys.executable, "-m", "trunkline.cli", "worker"])
-
-
-def _stop_job_process(jobs: subprocess.Popen) -> None:
-    if jobs.poll() is not None:
-        return
-    jobs.send_signal(signal.SIGTERM)  # the worker finishes its round and exits
-    try:
-        jobs.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        jobs.kill()
-        jobs.wait()
-
-
 def cmd_serve(args) -> int:
-    from django.conf import settings
+    import subprocess
+
     from granian import Granian
     from granian.constants import Interfaces
 
-    if args.workers < 1 or args.threads < 1:
-        return _fail("--workers and --threads are at least 1", 2)
-    if args.workers > 1 and not settings.REDIS_URL:
-        # Rate-limit counters live in each process's memory unless REDIS_URL names a shared
-        # store; N processes would each allow the full limit, N times the promised rate.
-        return _fail("--workers above 1 needs REDIS_URL, so the processes share rate limits", 2)
-    jobs = _start_job_process()
+    # Periodic jobs run in a process of their own: the web server forks its workers, and a
+    # thread that holds a database connection while the process forks leaves the forked
+    # workers hung on the connection's lock (the server accepted and never answered).
+    jobs = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "trunkline.cli",
+            "worker",
+            "--exit-with-parent",
+            str(os.getpid()),
+        ]
+    )
     sys.stderr.write(f"Trunkline is serving on http://{args.host}:{args.port}/\n")
     try:
         Granian(
@@ -178,7 +162,11 @@ def cmd_serve(args) -> int:
             log_level="warning",
         ).serve()
     finally:
-        _stop_job_process(jobs)
+        jobs.terminate()
+        try:
+            jobs.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            jobs.kill()
     return 0
 
 
@@ -192,6 +180,22 @@ def cmd_demo(args) -> int:
     for line in result:
         sys.stderr.write(line + "\n")
     return 0
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _web_workers(value: str) -> int:
+    workers = _at_least_one(value)
+    if workers > 1 and not os.environ.get("REDIS_URL"):
+        # Rate-limit counters live in each process's memory unless REDIS_URL names a shared
+        # store; N processes would each grant a key its full limit, N times the promised rate.
+        raise argparse.ArgumentTypeError("more than 1 needs REDIS_URL to share rate limits")
+    return workers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,17 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run background work only")
     worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     worker.set_defaults(handler=cmd_worker)
 
     serve = commands.add_parser("serve", help="serve portal, API and background work")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument(
-        "--workers", type=int, default=1, help="web processes; more than 1 needs REDIS_URL"
+        "--workers", type=_web_workers, default=1, help="web processes; above 1 needs REDIS_URL"
     )
     # Two, not more: each extra thread costs CPU in GIL hand-offs, and threads of one
-    # process queue on SQLite's write lock by sleeping and retrying (see docs/performance.md).
-    serve.add_argument("--threads", type=int, default=2, help="request threads per process")
+    # process queue on SQLite's write lock by sleeping and retrying (docs/performance.md).
+    serve.add_argument(
+        "--threads", type=_at_least_one, default=2, help="request threads per process"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     demo = commands.add_parser("demo", help="load the Docs Demo partner with sample data")
