@@ -182,6 +182,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _web_workers(value: str) -> int:
+    workers = _at_least_one(value)
+    if workers > 1 and not os.environ.get("REDIS_URL"):
+        # Rate-limit counters live in each process's memory unless REDIS_URL names a shared
+        # store; N processes would each grant a key its full limit, N times the promised rate.
+        raise argparse.ArgumentTypeError("more than 1 needs REDIS_URL to share rate limits")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trunkline", description="Trunkline cloud-PBX platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -218,9 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument(
-        "--workers", type=int, default=1, help="web processes (share limits via REDIS_URL)"
+        "--workers", type=_web_workers, default=1, help="web processes; above 1 needs REDIS_URL"
     )
-    serve.add_argument("--threads", type=int, default=8, help="request threads per process")
+    # Two, not more: each extra thread costs CPU in GIL hand-offs, and threads of one
+    # process queue on SQLite's write lock by sleeping and retrying (docs/performance.md).
+    serve.add_argument(
+        "--threads", type=_at_least_one, default=2, help="request threads per process"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     demo = commands.add_parser("demo", help="load the Docs Demo partner with sample data")

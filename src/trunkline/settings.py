@@ -110,6 +110,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(_sqlite_path),
+            # Keep each server thread's connection between requests: opening one runs the
+            # PRAGMAs below and registers Django's SQL functions, which cost more than a
+            # typical API call's own queries.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets readers run beside the single writer; IMMEDIATE takes the write
                 # lock at BEGIN so two writers queue instead of failing to upgrade a lock.
