@@ -30,7 +30,8 @@ def test_signup_creates_a_trial_partner_and_sends_a_verification_link(client, cl
     assert user.role == User.Role.PARTNER_ADMIN
     assert user.name == "Dana Reyes"
     assert user.email_verified_at is None
-    assert AuditEntry.objects.filter(partner=partner, action="partner.created").exists()
+    entry = AuditEntry.objects.get(partner=partner, action="partner.created")
+    assert entry.actor_type == "system" and entry.ip_address == "127.0.0.1"
 
     [message] = mail.outbox
     assert message.to == ["dana@ozarkvoice.example"]

@@ -176,6 +176,14 @@ def test_second_step_without_a_correct_password_goes_back_to_login(admin, clock)
     assert _code_step(browser, code_at(admin, clock.now))["Location"] == "/login"
 
 
+def test_a_new_password_attempt_abandons_the_pending_second_step(admin, clock):
+    _enrol(sign_in(admin), admin, clock)
+    browser = Client()
+    _password_step(browser, admin)
+    browser.post("/login", {"email": admin.email, "password": "Wrong-pass-123"})
+    assert browser.get("/login/2fa")["Location"] == "/login"
+
+
 def test_pending_second_step_times_out(admin, clock):
     _enrol(sign_in(admin), admin, clock)
     browser = Client()

@@ -61,7 +61,9 @@ def partner_sign_up(
     name = _clean_name(name)
     with transaction.atomic():
         partner, user = partner_create(
-            actor=actor,
+            # Nobody is signed in yet: the platform acts for the visitor (request id and
+            # address are kept for the audit entry).
+            actor=dataclasses.replace(actor, kind="system", user=None, partner=None),
             company_name=company_name,
             email=email,
             password=password,

@@ -18,6 +18,9 @@ def login_view(request):
         return redirect(next_url)
     form = LoginForm(request.POST or None)
     error, status = None, 200
+    if request.method == "POST":
+        # A new attempt abandons any half-finished one (password right, code not yet given).
+        signin.pending_second_factor_clear(request.session)
     if request.method == "POST" and form.is_valid():
         result = signin.user_sign_in(
             email=form.cleaned_data["email"],
