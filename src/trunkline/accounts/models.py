@@ -115,6 +115,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     totp_secret = models.TextField(blank=True)  # encrypted at rest
     totp_enabled_at = models.DateTimeField(null=True, blank=True)
+    # The time step of the last code accepted, so one code cannot be replayed.
+    totp_last_step = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     removed_at = models.DateTimeField(null=True, blank=True)
 
@@ -158,6 +160,12 @@ class LoginFailure(models.Model):
     email = models.CharField(max_length=254, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email", "created_at"]),
+            models.Index(fields=["ip_address", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -1,0 +1,187 @@
+"""Settings → Account: profile, password, two-factor authentication, deleting the account."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout, update_session_auth_hash
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from trunkline.accounts import account_settings, twofactor
+from trunkline.accounts.forms import (
+    DeleteAccountForm,
+    PasswordChangeForm,
+    PasswordConfirmForm,
+    ProfileForm,
+    TwoFactorCodeForm,
+    add_service_error,
+)
+from trunkline.core.errors import TrunklineError
+from trunkline.portal.access import partner_required, writer_required
+
+ACCOUNT_URL = "/settings/account"
+
+
+def _grouped(secret: str) -> str:
+    return " ".join(secret[index : index + 4] for index in range(0, len(secret), 4))
+
+
+def _page(request, *, status: int = 200, **forms):
+    user = request.user
+    context = {
+        "nav": "settings",
+        "tab": "account",
+        "profile_form": ProfileForm(initial={"name": user.name}),
+        "password_form": PasswordChangeForm(),
+        "code_form": TwoFactorCodeForm(),
+        "disable_form": PasswordConfirmForm(prefix="disable"),
+        "regenerate_form": PasswordConfirmForm(prefix="regenerate"),
+        "delete_form": DeleteAccountForm(),
+        "recovery_codes": None,
+        "can_delete_account": user.is_partner_admin,
+    }
+    context.update(forms)
+    if user.has_2fa:
+        context["recovery_codes_left"] = twofactor.recovery_codes_left(user)
+    else:
+        secret = twofactor.pending_secret(user)
+        if secret:
+            uri = twofactor.provisioning_uri(user, secret)
+            context["setup_secret"] = _grouped(secret)
+            # segno draws the URI as SVG paths; the markup holds no user-supplied text.
+            context["setup_qr"] = mark_safe(twofactor.qr_code_svg(uri))  # noqa: S308
+    if user.is_partner_admin:
+        context["deletion_blockers"] = account_settings.partner_deletion_blockers(user.partner)
+    return render(request, "accounts/settings_account.html", context, status=status)
+
+
+@require_GET
+@partner_required
+def account_view(request):
+    return _page(request)
+
+
+@require_POST
+@partner_required
+def profile_update_view(request):
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            account_settings.user_profile_update(
+                actor=request.actor, name=form.cleaned_data["name"]
+            )
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, profile_form=form)
+        messages.success(request, "Profile saved.")
+        return redirect(ACCOUNT_URL)
+    return _page(request, status=422, profile_form=form)
+
+
+@require_POST
+@partner_required
+def password_change_view(request):
+    form = PasswordChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            user = account_settings.user_password_change(
+                actor=request.actor,
+                current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+                new_password_again=form.cleaned_data["new_password_again"],
+                keep_session_key=request.session.session_key,
+            )
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, password_form=form)
+        update_session_auth_hash(request, user)
+        messages.success(request, "Password changed. Your other sessions were signed out.")
+        return redirect(ACCOUNT_URL)
+    return _page(request, status=422, password_form=form)
+
+
+@require_POST
+@partner_required
+def two_factor_start_view(request):
+    try:
+        twofactor.two_factor_setup_start(actor=request.actor)
+    except TrunklineError as error:
+        messages.error(request, error.message)
+    return redirect(f"{ACCOUNT_URL}#two-factor")
+
+
+@require_POST
+@partner_required
+def two_factor_cancel_view(request):
+    try:
+        twofactor.two_factor_setup_cancel(actor=request.actor)
+    except TrunklineError as error:
+        messages.error(request, error.message)
+    return redirect(ACCOUNT_URL)
+
+
+@require_POST
+@partner_required
+def two_factor_confirm_view(request):
+    form = TwoFactorCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            codes = twofactor.two_factor_enable(actor=request.actor, code=form.cleaned_data["code"])
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, code_form=form)
+        # Shown on this response only: they are stored hashed and cannot be shown again.
+        return _page(request, recovery_codes=codes)
+    return _page(request, status=422, code_form=form)
+
+
+@require_POST
+@partner_required
+def two_factor_disable_view(request):
+    form = PasswordConfirmForm(request.POST, prefix="disable")
+    if form.is_valid():
+        try:
+            twofactor.two_factor_disable(
+                actor=request.actor, password=form.cleaned_data["password"]
+            )
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, disable_form=form)
+        messages.success(request, "Two-factor authentication is off.")
+        return redirect(ACCOUNT_URL)
+    return _page(request, status=422, disable_form=form)
+
+
+@require_POST
+@partner_required
+def recovery_codes_view(request):
+    form = PasswordConfirmForm(request.POST, prefix="regenerate")
+    if form.is_valid():
+        try:
+            codes = twofactor.recovery_codes_regenerate(
+                actor=request.actor, password=form.cleaned_data["password"]
+            )
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, regenerate_form=form)
+        return _page(request, recovery_codes=codes)
+    return _page(request, status=422, regenerate_form=form)
+
+
+@require_POST
+@writer_required
+def account_delete_view(request):
+    form = DeleteAccountForm(request.POST)
+    if form.is_valid():
+        try:
+            account_settings.partner_delete(
+                actor=request.actor, confirmation=form.cleaned_data["confirmation"]
+            )
+        except TrunklineError as error:
+            add_service_error(form, error)
+            return _page(request, status=error.status, delete_form=form)
+        logout(request)
+        messages.success(request, "Your account is deleted.")
+        return redirect("/login")
+    return _page(request, status=422, delete_form=form)
