@@ -175,3 +175,10 @@ def test_api_requests_are_paginated(admin_client, partner):
 def test_api_requests_bad_cursor(admin_client):
     response = admin_client.get("/settings/audit-log/api-requests", {"cursor": "bm9wZQ"})
     assert response.status_code == 400
+
+
+def test_a_creation_shows_values_without_a_before_side(admin_client, tenant):
+    page = admin_client.get("/settings/audit-log", {"action": "tenant.created"})
+    content = page.content.decode()
+    assert "<ins>acmeplumb</ins>" in content
+    assert "<del>" not in content

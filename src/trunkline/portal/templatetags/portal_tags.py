@@ -19,15 +19,18 @@ def _display(value) -> str:
 
 @register.simple_tag
 def audit_changes(entry) -> list[dict]:
-    """Before → after, one row a field, in the order the entry recorded them."""
+    """Before → after, one row a field, in the order the entry recorded them.
+
+    A side the entry did not record (a creation has no before) is None, not "—".
+    """
     before = entry.before if isinstance(entry.before, dict) else {}
     after = entry.after if isinstance(entry.after, dict) else {}
     fields = list(dict.fromkeys([*before, *after]))
     return [
         {
             "field": field,
-            "before": _display(before.get(field)) if field in before else "",
-            "after": _display(after.get(field)) if field in after else "",
+            "before": _display(before[field]) if field in before else None,
+            "after": _display(after[field]) if field in after else None,
         }
         for field in fields
     ]
