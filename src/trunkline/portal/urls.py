@@ -1,9 +1,25 @@
 from django.urls import path
 
-from trunkline.portal import views
+from trunkline.portal.views import api_keys, audit_log, dashboard, tenant_defaults, tenants
 
 app_name = "portal"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.home, name="home"),
+    path("tenants", tenants.tenant_list, name="tenants"),
+    path("tenants/new", tenants.tenant_new, name="tenant-new"),
+    path("tenants/sip-prefix", tenants.sip_prefix_suggestion, name="sip-prefix-suggestion"),
+    path("tenants/defaults", tenant_defaults.tenant_defaults, name="tenant-defaults"),
+    path("tenants/<str:tenant_id>", tenants.tenant_detail, name="tenant"),
+    path("tenants/<str:tenant_id>/edit", tenants.tenant_edit, name="tenant-edit"),
+    path("tenants/<str:tenant_id>/delete", tenants.tenant_delete, name="tenant-delete"),
+    path("tenants/<str:tenant_id>/suspend", tenants.tenant_suspend, name="tenant-suspend"),
+    path("tenants/<str:tenant_id>/unsuspend", tenants.tenant_unsuspend, name="tenant-unsuspend"),
+    path("tenants/<str:tenant_id>/reactivate", tenants.tenant_reactivate, name="tenant-reactivate"),
+    path("settings/api-keys", api_keys.api_key_list, name="api-keys"),
+    path("settings/api-keys/new", api_keys.api_key_new, name="api-key-new"),
+    path("settings/api-keys/<str:key_id>/edit", api_keys.api_key_edit, name="api-key-edit"),
+    path("settings/api-keys/<str:key_id>/revoke", api_keys.api_key_revoke, name="api-key-revoke"),
+    path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
+    path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]

@@ -1,0 +1,51 @@
+"""Tenants → Tenant Defaults: values pre-filled into new tenants only."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from trunkline.core.errors import TrunklineError
+from trunkline.portal.access import partner_required, writer_required
+from trunkline.portal.forms import TenantDefaultsForm
+from trunkline.portal.rendering import show_service_error
+from trunkline.tenants import services
+
+
+def _page(request, form, *, status=200):
+    return render(
+        request, "portal/tenants/defaults.html", {"nav": "tenants", "form": form}, status=status
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def tenant_defaults(request):
+    if request.method == "POST":
+        return _save(request)
+    return _show(request)
+
+
+@partner_required
+def _show(request):
+    partner = request.actor.partner
+    form = TenantDefaultsForm(
+        initial={
+            "default_timezone": partner.default_timezone,
+            "default_cnam": partner.default_cnam,
+            "default_suspension_behavior": partner.default_suspension_behavior,
+        }
+    )
+    return _page(request, form)
+
+
+@writer_required
+def _save(request):
+    form = TenantDefaultsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.tenant_defaults_update(actor=request.actor, changes=form.changes())
+        except TrunklineError as error:
+            show_service_error(form, error)
+        else:
+            messages.success(request, "Tenant defaults saved. They apply to new tenants only.")
+            return redirect("/tenants/defaults")
+    return _page(request, form, status=422)
