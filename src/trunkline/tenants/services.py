@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from trunkline.accounts.models import Partner
+from trunkline.accounts.notifications import notify_tenant_created
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields, event_emit
 from trunkline.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
@@ -122,6 +123,7 @@ def tenant_create(
             after=snapshot,
         )
         event_emit(partner=partner, type="tenant.created", data={"tenant": snapshot})
+        notify_tenant_created(tenant)
         if status == Tenant.Status.SUSPENDED:
             event_emit(
                 partner=partner, type="tenant.suspended", data={"tenant": snapshot, "reason": ""}
