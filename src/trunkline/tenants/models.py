@@ -52,6 +52,7 @@ class Tenant(models.Model):
         indexes = [
             models.Index(fields=["partner", "name"]),
             models.Index(fields=["partner", "status"]),
+            models.Index(fields=["partner", "created_at", "id"], name="tenant_partner_created"),
         ]
 
     def __str__(self) -> str:
