@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from django import template
+from django.template import Library
 
-register = template.Library()
+register = Library()
 
 
 def _display(value) -> str:
