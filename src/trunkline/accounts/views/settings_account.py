@@ -62,43 +62,59 @@ def account_view(request):
     return _page(request)
 
 
+_FAILED = object()
+
+
+def _submit(request, form, form_name: str, action):
+    """Validate `form` and run `action(cleaned_data)` (a service call).
+
+    Returns `(result, None)` on success, or `(_FAILED, response)` with the page re-rendered
+    around the form and the service's error placed on its field.
+    """
+    if not form.is_valid():
+        return _FAILED, _page(request, status=422, **{form_name: form})
+    try:
+        return action(form.cleaned_data), None
+    except TrunklineError as error:
+        add_service_error(form, error)
+        return _FAILED, _page(request, status=error.status, **{form_name: form})
+
+
 @require_POST
 @partner_required
 def profile_update_view(request):
-    form = ProfileForm(request.POST)
-    if form.is_valid():
-        try:
-            account_settings.user_profile_update(
-                actor=request.actor, name=form.cleaned_data["name"]
-            )
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, profile_form=form)
-        messages.success(request, "Profile saved.")
-        return redirect(ACCOUNT_URL)
-    return _page(request, status=422, profile_form=form)
+    _, failed = _submit(
+        request,
+        ProfileForm(request.POST),
+        "profile_form",
+        lambda data: account_settings.user_profile_update(actor=request.actor, name=data["name"]),
+    )
+    if failed is not None:
+        return failed
+    messages.success(request, "Profile saved.")
+    return redirect(ACCOUNT_URL)
 
 
 @require_POST
 @partner_required
 def password_change_view(request):
-    form = PasswordChangeForm(request.POST)
-    if form.is_valid():
-        try:
-            user = account_settings.user_password_change(
-                actor=request.actor,
-                current_password=form.cleaned_data["current_password"],
-                new_password=form.cleaned_data["new_password"],
-                new_password_again=form.cleaned_data["new_password_again"],
-                keep_session_key=request.session.session_key,
-            )
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, password_form=form)
-        update_session_auth_hash(request, user)
-        messages.success(request, "Password changed. Your other sessions were signed out.")
-        return redirect(ACCOUNT_URL)
-    return _page(request, status=422, password_form=form)
+    user, failed = _submit(
+        request,
+        PasswordChangeForm(request.POST),
+        "password_form",
+        lambda data: account_settings.user_password_change(
+            actor=request.actor,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            new_password_again=data["new_password_again"],
+            keep_session_key=request.session.session_key,
+        ),
+    )
+    if failed is not None:
+        return failed
+    update_session_auth_hash(request, user)
+    messages.success(request, "Password changed. Your other sessions were signed out.")
+    return redirect(ACCOUNT_URL)
 
 
 @require_POST
@@ -124,64 +140,62 @@ def two_factor_cancel_view(request):
 @require_POST
 @partner_required
 def two_factor_confirm_view(request):
-    form = TwoFactorCodeForm(request.POST)
-    if form.is_valid():
-        try:
-            codes = twofactor.two_factor_enable(actor=request.actor, code=form.cleaned_data["code"])
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, code_form=form)
-        # Shown on this response only: they are stored hashed and cannot be shown again.
-        return _page(request, recovery_codes=codes)
-    return _page(request, status=422, code_form=form)
+    codes, failed = _submit(
+        request,
+        TwoFactorCodeForm(request.POST),
+        "code_form",
+        lambda data: twofactor.two_factor_enable(actor=request.actor, code=data["code"]),
+    )
+    if failed is not None:
+        return failed
+    # Shown on this response only: they are stored hashed and cannot be shown again.
+    return _page(request, recovery_codes=codes)
 
 
 @require_POST
 @partner_required
 def two_factor_disable_view(request):
-    form = PasswordConfirmForm(request.POST, prefix="disable")
-    if form.is_valid():
-        try:
-            twofactor.two_factor_disable(
-                actor=request.actor, password=form.cleaned_data["password"]
-            )
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, disable_form=form)
-        messages.success(request, "Two-factor authentication is off.")
-        return redirect(ACCOUNT_URL)
-    return _page(request, status=422, disable_form=form)
+    _, failed = _submit(
+        request,
+        PasswordConfirmForm(request.POST, prefix="disable"),
+        "disable_form",
+        lambda data: twofactor.two_factor_disable(actor=request.actor, password=data["password"]),
+    )
+    if failed is not None:
+        return failed
+    messages.success(request, "Two-factor authentication is off.")
+    return redirect(ACCOUNT_URL)
 
 
 @require_POST
 @partner_required
 def recovery_codes_view(request):
-    form = PasswordConfirmForm(request.POST, prefix="regenerate")
-    if form.is_valid():
-        try:
-            codes = twofactor.recovery_codes_regenerate(
-                actor=request.actor, password=form.cleaned_data["password"]
-            )
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, regenerate_form=form)
-        return _page(request, recovery_codes=codes)
-    return _page(request, status=422, regenerate_form=form)
+    codes, failed = _submit(
+        request,
+        PasswordConfirmForm(request.POST, prefix="regenerate"),
+        "regenerate_form",
+        lambda data: twofactor.recovery_codes_regenerate(
+            actor=request.actor, password=data["password"]
+        ),
+    )
+    if failed is not None:
+        return failed
+    return _page(request, recovery_codes=codes)
 
 
 @require_POST
 @writer_required
 def account_delete_view(request):
-    form = DeleteAccountForm(request.POST)
-    if form.is_valid():
-        try:
-            account_settings.partner_delete(
-                actor=request.actor, confirmation=form.cleaned_data["confirmation"]
-            )
-        except TrunklineError as error:
-            add_service_error(form, error)
-            return _page(request, status=error.status, delete_form=form)
-        logout(request)
-        messages.success(request, "Your account is deleted.")
-        return redirect("/login")
-    return _page(request, status=422, delete_form=form)
+    _, failed = _submit(
+        request,
+        DeleteAccountForm(request.POST),
+        "delete_form",
+        lambda data: account_settings.partner_delete(
+            actor=request.actor, confirmation=data["confirmation"]
+        ),
+    )
+    if failed is not None:
+        return failed
+    logout(request)
+    messages.success(request, "Your account is deleted.")
+    return redirect("/login")
