@@ -8,7 +8,6 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
-from trunkline.core.errors import ValidationFailed
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import ListOut
 from trunkline.tenants import selectors, services
@@ -100,10 +99,6 @@ def get_tenant(request, tenant_id: str):
 def update_tenant(request, tenant_id: str, payload: TenantPatch):
     tenant = selectors.tenant_get(actor=request.actor, tenant_id=tenant_id)
     changes = payload.model_dump(exclude_unset=True)
-    for field in ("name", "billing_email", "timezone", "status", "sip_prefix"):
-        if field in changes and changes[field] is None:
-            # Silently skipping it would tell the caller a value was cleared when it was not.
-            raise ValidationFailed(f"{field} cannot be null", field=field)
     services.tenant_update(actor=request.actor, tenant=tenant, changes=changes)
     return _reload(request, tenant_id)
 

@@ -18,6 +18,7 @@ from trunkline.tenants import validation
 from trunkline.tenants.models import PURGE_AFTER, Tenant
 
 EDITABLE_FIELDS = {"name", "billing_email", "default_cnam", "timezone", "status", "e911_address"}
+REQUIRED_FIELDS = ("name", "billing_email", "timezone", "status", "sip_prefix")
 IMMUTABLE_FIELDS = {"sip_prefix", "id", "created_at", "partner_id", "partner"}
 # Status changes reachable through an edit; CANCELLED goes through deletion.
 _TRANSITIONS = {
@@ -143,6 +144,10 @@ def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
     made through an edit also emits its own event, as the dedicated calls do.
     """
     _require_writer(actor)
+    for field in REQUIRED_FIELDS:
+        if field in changes and changes[field] is None:
+            # Silently skipping it would tell the caller a value was cleared when it was not.
+            raise ValidationFailed(f"{field} cannot be null", field=field)
     for field in changes:
         if field in IMMUTABLE_FIELDS:
             if field == "sip_prefix" and changes[field] == tenant.sip_prefix:
