@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "trunkline.core",
     "trunkline.accounts",
     "trunkline.tenants",
+    "trunkline.webhooks",
     "trunkline.portal",
 ]
 

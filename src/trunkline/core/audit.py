@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trunkline.core.actors import Actor
+from trunkline.core.events import EVENT_TYPES
 from trunkline.core.models import AuditEntry, Event
 
 
@@ -50,6 +51,8 @@ def audit_record(
 
 def event_emit(*, partner, type: str, data: dict[str, Any]) -> Event:
     _require_transaction()
+    if type not in EVENT_TYPES:
+        raise ValueError(f"{type!r} is not in the event catalogue (trunkline.core.events)")
     return Event.objects.create(partner=partner, type=type, payload=data, created_at=timezone.now())
 
 

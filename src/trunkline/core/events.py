@@ -1,0 +1,94 @@
+"""The catalogue of domain events a partner can subscribe to.
+
+The names and categories are those of the partner guide's "Webhooks" chapter
+(`004_*.txt`). A service emits an event with one call to `event_emit`; an unknown name
+there is a programming error, and an unknown name in an endpoint's subscription is a 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    category: str
+    description: str
+
+
+_CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Tenants",
+        (
+            ("tenant.created", "A tenant was created, through the portal, the API or sign-up."),
+            (
+                "tenant.updated",
+                "A tenant's details changed; `previous_attributes` holds old values.",
+            ),
+            ("tenant.suspended", "A tenant was suspended, by hand or by a spending control."),
+            ("tenant.unsuspended", "A suspended tenant was restored."),
+            ("tenant.deleted", "A tenant was cancelled; it is purged after 90 days."),
+        ),
+    ),
+    (
+        "Phone Numbers",
+        (
+            ("phone_number.purchased", "A number was bought and debited from the wallet."),
+            ("phone_number.assigned", "A number was assigned to a tenant (or unassigned)."),
+            ("phone_number.released", "A number was released back to the carrier."),
+            ("phone_number.updated", "A number's CNAM, E911 address or routing changed."),
+        ),
+    ),
+    (
+        "Extensions",
+        (
+            ("extension.created", "An extension was created in a tenant's phone system."),
+            ("extension.updated", "An extension's settings changed."),
+            ("extension.deleted", "An extension was deleted."),
+        ),
+    ),
+    (
+        "Billing",
+        (
+            ("subscription.updated", "The partner's platform plan changed."),
+            ("subscription.activated", "The partner's trial became a paid subscription."),
+            ("invoice.created", "An invoice was issued."),
+            ("invoice.paid", "An invoice was paid in full."),
+            ("invoice.failed", "Collecting an invoice failed."),
+            ("payment_method.attached", "A payment method was added."),
+            ("payment.failed", "A card or bank payment was declined."),
+            ("check-out.session.completed", "A hosted checkout session finished."),
+        ),
+    ),
+    (
+        "Calls",
+        (
+            ("call.initiated", "An outbound call was authorized and started."),
+            ("call.answered", "An outbound call was answered."),
+            ("call.completed", "An outbound call ended; `data.call` is the rated record."),
+            ("call.failed", "An outbound call failed or was refused."),
+        ),
+    ),
+    (
+        "Inbound Calls",
+        (
+            ("inbound_call.ringing", "An inbound call reached a tenant's number."),
+            ("inbound_call.answered", "An inbound call was answered."),
+            ("inbound_call.completed", "An inbound call ended; `data.call` is the rated record."),
+            ("inbound_call.abandoned", "The caller hung up before anyone answered."),
+        ),
+    ),
+)
+
+EVENT_TYPES: dict[str, EventType] = {
+    name: EventType(name=name, category=category, description=description)
+    for category, events in _CATALOGUE
+    for name, description in events
+}
+
+CATEGORIES: tuple[str, ...] = tuple(category for category, _ in _CATALOGUE)
+
+
+def events_in(category: str) -> list[EventType]:
+    return [event for event in EVENT_TYPES.values() if event.category == category]
