@@ -117,7 +117,12 @@ class TestErrorEnvelope:
         response = api.post(
             "/v1/tenants",
             tenant_body(
-                e911_address={"street": value, "city": "X", "state": "AR", "postal_code": "72201"}
+                e911_address={
+                    "street": value,
+                    "city": "Little Rock",
+                    "state": "AR",
+                    "postal_code": "72201",
+                }
             ),
         )
         assert response.status_code in (400, 422)

@@ -195,6 +195,9 @@ class TestE911Address:
             ({"postal_code": "ABCDE"}, "e911_address.postal_code"),
             ({"postal_code": "72201-12"}, "e911_address.postal_code"),
             ({"postal_code": "10001"}, "e911_address.postal_code"),  # a New York ZIP in AR
+            ({"postal_code": "72299"}, "e911_address.postal_code"),  # no such ZIP
+            ({"postal_code": "72203"}, "e911_address.postal_code"),  # Little Rock PO boxes only
+            ({"city": "Conway"}, "e911_address.city"),  # 72201 is Little Rock
             ({"street": ""}, "e911_address.street"),
             ({"street": "   "}, "e911_address.street"),
             ({"city": ""}, "e911_address.city"),
@@ -225,13 +228,28 @@ class TestE911Address:
             "country": "US",
         }
 
+    # ZIP, state and city are checked against the USPS data of the `zipcodes` package, the
+    # way a carrier validates a 911 address; spelling variants USPS accepts pass.
     @pytest.mark.parametrize(
-        ("state", "postal_code"),
-        [("NY", "10001"), ("NY", "00501"), ("TX", "75201"), ("TX", "88510"), ("DC", "20001")],
+        ("city", "state", "postal_code"),
+        [
+            ("New York", "NY", "10001"),
+            ("Holtsville", "NY", "00501"),
+            ("Dallas", "TX", "75201"),
+            ("El Paso", "TX", "79901"),
+            ("Washington", "DC", "20001"),
+            ("Saint Thomas", "VI", "00802"),  # USPS writes "St Thomas"
+            ("charlotte amalie", "VI", "00802"),  # an accepted alternative name
+            ("Adjuntas", "PR", "00601"),
+        ],
     )
-    def test_zip_codes_of_the_state(self, api, state, postal_code):
-        address = {**AR_ADDRESS, "state": state, "postal_code": postal_code}
+    def test_zip_codes_of_the_state(self, api, city, state, postal_code):
+        address = {**AR_ADDRESS, "city": city, "state": state, "postal_code": postal_code}
         assert _create(api, e911_address=address).status_code == 201
+
+    def test_wrong_city_names_the_right_one(self, api):
+        response = _create(api, e911_address={**AR_ADDRESS, "city": "Conway"})
+        assert "Little Rock" in response.json()["error"]["message"]
 
     def test_edit_and_clear(self, api, tenant):
         path = f"/v1/tenants/{tenant.id}"

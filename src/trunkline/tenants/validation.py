@@ -6,6 +6,7 @@ import re
 import zoneinfo
 from functools import cache
 
+import zipcodes
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
@@ -19,22 +20,6 @@ US_STATES = frozenset(
     "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
 )
 POSTAL_CODE = re.compile(r"\d{5}(-\d{4})?")
-# The first digit of a ZIP code names a group of states (the USPS national areas), so
-# a ZIP from the wrong part of the country is caught without a full ZIP database.
-# Exceptions: 005xx is New York (Holtsville), 885xx is Texas (El Paso), 569xx is DC.
-_ZIP_AREAS = {
-    "0": "CT MA ME NH NJ NY PR RI VT VI",
-    "1": "DE NY PA",
-    "2": "DC MD NC SC VA WV",
-    "3": "AL FL GA MS TN",
-    "4": "IN KY MI OH",
-    "5": "DC IA MN MT ND SD WI",
-    "6": "IL KS MO NE",
-    "7": "AR LA OK TX",
-    "8": "AZ CO ID NM NV TX UT WY",
-    "9": "AK AS CA GU HI MP OR WA",
-}
-ZIP_AREA_STATES = {digit: frozenset(states.split()) for digit, states in _ZIP_AREAS.items()}
 
 
 @cache
@@ -85,6 +70,38 @@ def clean_timezone(value: str) -> str:
     return value
 
 
+_CITY_WORDS = {"saint": "st", "sainte": "ste", "fort": "ft", "mount": "mt"}
+
+
+def _city_key(name: str) -> str:
+    words = re.sub(r"[^a-z0-9 ]", " ", name.casefold()).split()
+    return " ".join(_CITY_WORDS.get(word, word) for word in words)
+
+
+def _check_zip_and_city(zip5: str, state: str, city: str) -> None:
+    """The ZIP exists, lies in the state, is not PO-box-only, and the city is one USPS
+    accepts for it — what a carrier's 911 address validation would refuse otherwise."""
+    field = "e911_address.postal_code"
+    matches = zipcodes.matching(zip5)
+    if not matches:
+        raise ValidationFailed(f"ZIP code {zip5} does not exist", field=field)
+    record = matches[0]
+    if record["state"] != state:
+        raise ValidationFailed(f"ZIP code {zip5} is in {record['state']}, not {state}", field=field)
+    if record["zip_code_type"] in ("PO BOX", "MILITARY"):
+        raise ValidationFailed(
+            f"ZIP code {zip5} is for {record['zip_code_type'].lower()} addresses only; 911 needs "
+            "the street address where the phones are",
+            field=field,
+        )
+    accepted = [record["city"], *record["acceptable_cities"]]
+    if _city_key(city) not in {_city_key(name) for name in accepted}:
+        raise ValidationFailed(
+            f"ZIP code {zip5} is {record['city']}, {state}; check the city",
+            field="e911_address.city",
+        )
+
+
 def clean_e911_address(address: dict | None) -> dict | None:
     """A US dispatchable address: street, city, two-letter state and ZIP are required."""
     if not address:
@@ -103,10 +120,7 @@ def clean_e911_address(address: dict | None) -> dict | None:
         raise ValidationFailed("state is a two-letter US state code", field="e911_address.state")
     if not POSTAL_CODE.fullmatch(postal_code):
         raise ValidationFailed("postal_code is a US ZIP code", field="e911_address.postal_code")
-    if state not in ZIP_AREA_STATES[postal_code[0]]:
-        raise ValidationFailed(
-            f"ZIP code {postal_code} is not in {state}", field="e911_address.postal_code"
-        )
+    _check_zip_and_city(postal_code[:5], state, city)
     return {
         "street": street,
         "street2": (address.get("street2") or "").strip() or None,
