@@ -152,3 +152,9 @@ def test_email_links_use_the_platform_host_the_user_came_in_on(client):
 def test_cli_created_partners_are_verified(admin):
     # Platform staff create partners through the CLI (partner_create defaults to verified).
     assert admin.email_verified_at is not None
+
+
+def test_email_links_use_the_configured_public_url(client, settings):
+    settings.TRUNKLINE_PUBLIC_URL = "https://portal.ozarkvoice.example/"
+    client.post("/signup", {**SIGNUP}, HTTP_HOST="ozark.trunkline.localhost:8000")
+    assert "https://portal.ozarkvoice.example/verify-email/" in mail.outbox[0].body
