@@ -78,6 +78,45 @@ def cmd_create_api_key(args) -> int:
     return 0
 
 
+def cmd_wallet_credit(args) -> int:
+    import uuid
+
+    from trunkline.accounts.models import Partner
+    from trunkline.billing.ledger import wallet_balance, wallet_credit
+    from trunkline.billing.models import Posting
+    from trunkline.core.actors import Actor
+    from trunkline.core.errors import TrunklineError
+    from trunkline.core.money import Money, MoneyError
+
+    partner = Partner.objects.filter(id=args.partner).first()
+    if partner is None:
+        return _fail(f"no partner {args.partner}")
+    try:
+        amount = Money.parse(args.amount)
+    except MoneyError as error:
+        return _fail(f"--amount: {error}", 2)
+    try:
+        posting, _ = wallet_credit(
+            partner=partner,
+            amount=amount,
+            type=Posting.Type.MANUAL_ADJUSTMENT,
+            actor=Actor.system(partner=partner),
+            # Each run is its own credit unless the caller names a key to make retries safe.
+            idempotency_key=args.idempotency_key or f"cli:{uuid.uuid4()}",
+            memo=args.note,
+        )
+    except TrunklineError as error:
+        return _fail(error.message)
+    _print_json(
+        {
+            "posting_id": posting.id,
+            "amount": amount.to_json(),
+            "balance": wallet_balance(partner).to_json(),
+        }
+    )
+    return 0
+
+
 def _parse_now(value: str | None) -> datetime:
     from django.utils import timezone
 
@@ -220,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--tenants", default="", help="comma-separated tenant ids; none = all")
     key.add_argument("--rate-limit", type=int, default=None, help="requests per minute")
     key.set_defaults(handler=cmd_create_api_key)
+
+    credit = commands.add_parser(
+        "wallet-credit", help="post a manual-adjustment credit to a partner's wallet"
+    )
+    credit.add_argument("--partner", required=True)
+    credit.add_argument("--amount", required=True, help="dollars, e.g. 100.00")
+    credit.add_argument("--note", default="", help="shown in the partner's history")
+    credit.add_argument("--idempotency-key", default="", help="makes a retried credit safe")
+    credit.set_defaults(handler=cmd_wallet_credit)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "trunkline.accounts",
     "trunkline.tenants",
     "trunkline.webhooks",
+    "trunkline.billing",
     "trunkline.portal",
 ]
 

@@ -128,9 +128,11 @@ def build_api() -> NinjaAPI:
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return _json(500, envelope("internal_error", "something went wrong on our side"))
 
+    from trunkline.billing.api import router as billing_router
     from trunkline.tenants.api import router as tenants_router
 
     api.add_router("/", tenants_router)
+    api.add_router("/", billing_router)
     return api
 
 

@@ -40,7 +40,7 @@ def new_id(prefix: str) -> str:
 
 
 # Every prefix in use, each with a module-level default so migrations can refer to it.
-PREFIXES = ("ptr", "usr", "key", "ivt", "tnt", "aud", "evt", "whe", "whd", "wha")
+PREFIXES = ("ptr", "usr", "key", "ivt", "tnt", "aud", "evt", "whe", "whd", "wha", "lac", "pst")
 
 
 def _make_default(prefix: str):
