@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import pytest
 
 from trunkline.billing.rating import (
-    FOREVER,
     INTERNAL,
     INTERNATIONAL,
     LOCAL,
