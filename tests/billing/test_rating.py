@@ -115,7 +115,7 @@ def _rater(**plan):
         provider_inbound={
             LOCAL: Rate("", 2_000, first=6, step=6, id="in-local"),
             TOLL_FREE: Rate("", 7_000, first=6, step=6, id="in-tf"),
-        },
+        }.get,
     )
 
 

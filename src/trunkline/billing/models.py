@@ -122,3 +122,265 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.amount_micros:+d}"
+
+
+# --- what things cost: platform plans, carriers and their rate tables -----------------
+
+
+class Plan(models.TextChoices):
+    STARTER = "starter", "Starter"
+    PROFESSIONAL = "professional", "Professional"
+    BUSINESS = "business", "Business"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class PlanPrice(models.Model):
+    """A tier's prices from `effective_from` on (the guide's "Rate changes": new prices
+    apply only to what is metered after them). A row with a partner is an Enterprise
+    partner's custom price list and wins over the tier's own row."""
+
+    plan = models.CharField(max_length=16, choices=Plan.choices)
+    partner = models.ForeignKey(
+        "accounts.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    effective_from = models.DateTimeField()
+    monthly_fee_micros = models.BigIntegerField()
+    max_extensions = models.PositiveIntegerField(null=True, blank=True)  # null: unlimited
+    extension_monthly_micros = models.BigIntegerField()
+    did_local_monthly_micros = models.BigIntegerField()
+    did_toll_free_monthly_micros = models.BigIntegerField()
+    minute_local_micros = models.BigIntegerField()
+    minute_toll_free_micros = models.BigIntegerField()
+    first_increment = models.PositiveSmallIntegerField(default=6)
+    step_increment = models.PositiveSmallIntegerField(default=6)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["plan", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "partner", "effective_from"], name="plan_price_once"
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "effective_from"],
+                condition=models.Q(partner__isnull=True),
+                name="plan_price_once_platform",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} from {self.effective_from:%Y-%m-%d}"
+
+
+class PlanPeriod(models.Model):
+    """Which tier a partner was on, and when: rating looks up the tier in force at the
+    moment of each call. Without a row a partner is on Starter (its trial's tier)."""
+
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.CASCADE, related_name="plan_periods"
+    )
+    plan = models.CharField(max_length=16, choices=Plan.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)  # exclusive; null: current
+
+    class Meta:
+        ordering = ["partner", "starts_at"]
+        indexes = [models.Index(fields=["partner", "starts_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.plan} from {self.starts_at:%Y-%m-%d}"
+
+
+class Provider(models.Model):
+    """A carrier the platform buys minutes and numbers from."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("prv"), editable=False
+    )
+    name = models.CharField(max_length=100, unique=True)
+    # The Asterisk endpoint (trunk) its calls leave through, to attribute call records.
+    trunk_name = models.CharField(max_length=80, blank=True)
+    is_default = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _Priced(models.Model):
+    per_minute_micros = models.BigIntegerField()
+    connection_micros = models.BigIntegerField(default=0)
+    first_increment = models.PositiveSmallIntegerField(default=60)
+    step_increment = models.PositiveSmallIntegerField(default=60)
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)  # exclusive; null: open
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+        constraints = []
+
+
+class OutboundRate(_Priced):
+    """A destination prefix's price. With a provider it is that carrier's cost; without
+    one it is the platform's sell price to partners for international calls."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("rte"), editable=False
+    )
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_rates"
+    )
+    prefix = models.CharField(max_length=15)  # digits, country code first; "" = everything
+    description = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["prefix", "-effective_from"]
+        indexes = [models.Index(fields=["provider", "prefix"])]
+
+    def __str__(self) -> str:
+        return f"+{self.prefix}"
+
+
+class InboundRate(_Priced):
+    """What a carrier charges per minute of inbound traffic on a local or toll-free DID."""
+
+    class DidClass(models.TextChoices):
+        LOCAL = "local", "Local"
+        TOLL_FREE = "toll_free", "Toll-free"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("rte"), editable=False
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="inbound_rates")
+    did_class = models.CharField(max_length=10, choices=DidClass.choices)
+
+    class Meta:
+        ordering = ["provider", "did_class", "-effective_from"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.did_class}"
+
+
+class ConferenceRate(_Priced):
+    """The platform's per-participant-minute price of hosted conference rooms."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("rte"), editable=False
+    )
+    description = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-effective_from"]
+
+    def __str__(self) -> str:
+        return f"conference from {self.effective_from:%Y-%m-%d}"
+
+
+# --- call records ----------------------------------------------------------------------
+
+
+class CallRecord(models.Model):
+    """One rated call. `call_id` is unique per partner, so a record sent twice is
+    stored, counted and charged once."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+        INTERNAL = "internal"
+
+    class CallClass(models.TextChoices):
+        LOCAL = "local"
+        TOLL_FREE = "toll_free"
+        INTERNATIONAL = "international"
+        INTERNAL = "internal"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("cdr"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.PROTECT, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    call_id = models.CharField(max_length=128)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    started_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField()
+    billsec = models.PositiveIntegerField()
+    call_class = models.CharField(max_length=16, choices=CallClass.choices)
+    billable_seconds = models.PositiveIntegerField()
+    wholesale_micros = models.BigIntegerField()
+    provider_cost_micros = models.BigIntegerField()
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rate_id = models.CharField(max_length=40, blank=True)
+    provider_rate_id = models.CharField(max_length=40, blank=True)
+    cycle_start = models.DateField()  # the tenant's usage cycle this call counts in
+    source = models.CharField(max_length=10, default="api")  # api | csv
+    imported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "call_id"], name="call_record_once")
+        ]
+        indexes = [
+            models.Index(fields=["partner", "tenant", "-started_at"]),
+            models.Index(fields=["provider", "started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+
+class RejectedCallRecord(models.Model):
+    """A record that could not be stored, kept with the reason, never silently dropped."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("cdx"), editable=False
+    )
+    partner = models.ForeignKey(
+        "accounts.Partner", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    call_id = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=300)
+    field = models.CharField(max_length=64, blank=True)
+    record = models.JSONField()  # as received (CSV rows as a column → value object)
+    source = models.CharField(max_length=10, default="api")
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.call_id}: {self.reason}"
+
+
+class TenantUsage(models.Model):
+    """A tenant's metered usage in one cycle, kept exact as records arrive: the
+    counters usage limits and invoices read instead of summing call records."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    cycle_start = models.DateField()
+    calls = models.PositiveIntegerField(default=0)
+    local_seconds = models.BigIntegerField(default=0)  # billable seconds by class
+    toll_free_seconds = models.BigIntegerField(default=0)
+    international_seconds = models.BigIntegerField(default=0)
+    wholesale_micros = models.BigIntegerField(default=0)  # what the partner owes for them
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "cycle_start"], name="tenant_usage_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.cycle_start}"

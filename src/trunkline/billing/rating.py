@@ -32,7 +32,12 @@ FOREVER = 2**62  # an open-ended rate's end time
 
 
 class RatingError(ValueError):
-    """A record that cannot be rated; the message is stored as the rejection reason."""
+    """A record that cannot be rated; the message is stored as the rejection reason and
+    `field` names the record's field at fault ("to" is the dialled number or our DID)."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 @cache
@@ -187,7 +192,7 @@ class Rater:
         plan_rates,  # callable: (partner_id, at) -> PlanRates
         international: PrefixTable,  # the platform's sell prices for international calls
         provider_outbound: PrefixTable,  # the carrier's cost by destination
-        provider_inbound: dict[str, Rate],  # the carrier's cost by DID class
+        provider_inbound,  # callable: (DID class, at) -> the carrier's Rate, or None
     ):
         self.plan_rates = plan_rates
         self.international = international
@@ -213,18 +218,19 @@ class Rater:
             raise RatingError(f"direction {direction!r} is not inbound, outbound or internal")
         if len(number) == 12 and number[2:5] in self._domestic and number[:2] == "+1":
             if not number[2:].isdigit():
-                raise RatingError(f"{number!r} is not an E.164 number")
+                raise RatingError(f"{number!r} is not an E.164 number", "to")
             call_class = LOCAL
         else:
-            call_class = classify(direction, number)
+            try:
+                call_class = classify(direction, number)
+            except RatingError as error:
+                raise RatingError(str(error), "to") from None
         if direction == OUTBOUND:
             provider = self.provider_outbound.match(number[1:], at)
         else:
             if call_class == INTERNATIONAL:
-                raise RatingError(f"{did} is not a number the platform sells")
-            provider = self.provider_inbound.get(call_class)
-            if provider is not None and not provider.starts <= at < provider.ends:
-                provider = None
+                raise RatingError(f"{did} is not a number the platform sells", "to")
+            provider = self.provider_inbound(call_class, at)
         if provider is None:
             provider_cost, provider_id = 0, ""
         else:
@@ -237,7 +243,7 @@ class Rater:
         if call_class == INTERNATIONAL:
             sell = self.international.match(number[1:], at)
             if sell is None:
-                raise RatingError(f"no international rate covers {number}")
+                raise RatingError(f"no international rate covers {number}", "to")
             billable = billable_seconds(seconds, sell.first, sell.step)
             wholesale = cost_micros(sell.per_minute, sell.connection, billable)
             return Rated(call_class, billable, wholesale, provider_cost, sell.id, provider_id)

@@ -129,10 +129,12 @@ def build_api() -> NinjaAPI:
         return _json(500, envelope("internal_error", "something went wrong on our side"))
 
     from trunkline.billing.api import router as billing_router
+    from trunkline.billing.api_calls import router as calls_router
     from trunkline.tenants.api import router as tenants_router
 
     api.add_router("/", tenants_router)
     api.add_router("/", billing_router)
+    api.add_router("/", calls_router)
     return api
 
 

@@ -40,7 +40,24 @@ def new_id(prefix: str) -> str:
 
 
 # Every prefix in use, each with a module-level default so migrations can refer to it.
-PREFIXES = ("ptr", "usr", "key", "ivt", "tnt", "aud", "evt", "whe", "whd", "wha", "lac", "pst")
+PREFIXES = (
+    "ptr",
+    "usr",
+    "key",
+    "ivt",
+    "tnt",
+    "aud",
+    "evt",
+    "whe",
+    "whd",
+    "wha",
+    "lac",
+    "pst",
+    "prv",
+    "rte",
+    "cdr",
+    "cdx",
+)
 
 
 def _make_default(prefix: str):
