@@ -117,6 +117,32 @@ def cmd_wallet_credit(args) -> int:
     return 0
 
 
+def cmd_import_cdrs(args) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from trunkline.billing.cdrs import cdrs_import_csv
+
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _fail(f"--timezone: {args.timezone!r} is not an IANA time zone", 2)
+    try:
+        source = sys.stdin if args.file == "-" else open(args.file, newline="", encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        return _fail(f"cannot read {args.file}: {error.strerror}", 2)
+    with source:
+        result = cdrs_import_csv(source, zone=zone)
+    _print_json(
+        {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": len(result.rejected),
+            "rejections": result.rejected[:100],
+        }
+    )
+    return 0
+
+
 def _parse_now(value: str | None) -> datetime:
     from django.utils import timezone
 
@@ -268,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     credit.add_argument("--note", default="", help="shown in the partner's history")
     credit.add_argument("--idempotency-key", default="", help="makes a retried credit safe")
     credit.set_defaults(handler=cmd_wallet_credit)
+
+    cdrs = commands.add_parser(
+        "import-cdrs", help="rate and store an Asterisk Master.csv file of call records"
+    )
+    cdrs.add_argument("file", help="the CSV file, or - for standard input")
+    cdrs.add_argument("--timezone", default="UTC", help="the call engine's clock (IANA name)")
+    cdrs.set_defaults(handler=cmd_import_cdrs)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")

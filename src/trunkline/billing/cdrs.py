@@ -183,6 +183,8 @@ def cdrs_ingest(
     if rater is None:
         book = book or RateBook(partner_ids=[partner.id])
         rater = book.rater()
+    elif book is None:
+        raise ValueError("a rater comes with the book it was built from")
     provider_id = book.provider.id if book is not None and book.provider else None
 
     tenant_ids = {
@@ -425,3 +427,83 @@ def master_csv_records(
             "billsec": int(values["billsec"]) if values["billsec"].strip().isdigit() else -1,
         }
         yield record
+
+
+def cdrs_import_csv(
+    lines: Iterable[str], *, zone=UTC, batch_size: int = MAX_BATCH, now: datetime | None = None
+) -> IngestResult:
+    """Import an Asterisk Master.csv stream for the whole platform, batch by batch.
+
+    `accountcode` names the tenant by its SIP prefix (unique across the platform), which
+    also gives the partner; each partner's rows go through `cdrs_ingest` like API
+    records. Rows naming no known tenant are kept as rejections without a partner.
+    Memory stays flat: one batch is read, rated and committed at a time.
+    """
+    now = now or timezone.now()
+    book = RateBook()
+    rater = book.rater()
+    accounts = dict(Tenant.objects.values_list("sip_prefix", "id"))
+    partner_of = dict(Tenant.objects.values_list("id", "partner_id"))
+    partners = {partner.id: partner for partner in _partners(set(partner_of.values()))}
+    result = IngestResult()
+    batch: list[tuple[int, dict]] = []  # (row number in the file, record)
+
+    def flush() -> None:
+        by_partner: dict[str, list[dict]] = defaultdict(list)
+        orphans: list[RejectedCallRecord] = []
+        for number, record in batch:
+            partner_id = partner_of.get(record.get("tenant_id", ""))
+            if partner_id is None:
+                reason = record.get(CSV_PROBLEM) or "no tenant has this accountcode (SIP prefix)"
+                orphans.append(
+                    RejectedCallRecord(
+                        id=new_id("cdx"),
+                        partner=None,
+                        call_id=record.get("call_id", "")[:128],
+                        reason=reason,
+                        field="" if CSV_PROBLEM in record else "accountcode",
+                        record=record,
+                        source="csv",
+                        received_at=now,
+                    )
+                )
+                result.rejected.append(
+                    {
+                        "index": number,
+                        "call_id": record.get("call_id", ""),
+                        "reason": reason,
+                        "field": None if CSV_PROBLEM in record else "accountcode",
+                    }
+                )
+                continue
+            by_partner[partner_id].append((number, record))
+        if orphans:
+            RejectedCallRecord.objects.bulk_create(orphans)
+        for partner_id, numbered in by_partner.items():
+            part = cdrs_ingest(
+                actor=Actor.system(partner=partners[partner_id]),
+                records=[record for _, record in numbered],
+                source="csv",
+                rater=rater,
+                book=book,
+                now=now,
+            )
+            for rejection in part.rejected:  # report rows of the file, not batch positions
+                rejection["index"] = numbered[rejection["index"]][0]
+            result.merge(part)
+        batch.clear()
+
+    records = master_csv_records(lines, tenants_by_account=accounts, zone=zone)
+    for row_number, record in enumerate(records, start=1):
+        batch.append((row_number, record))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return result
+
+
+def _partners(ids: set[str]):
+    from trunkline.accounts.models import Partner
+
+    return Partner.objects.filter(id__in=ids)

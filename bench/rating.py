@@ -1,0 +1,329 @@
+"""Call-record rating at carrier scale: pure rating, and end-to-end import.
+
+Generates realistic traffic (60 % outbound local, 15 % inbound local, 8 % inbound
+toll-free, 12 % outbound international over a 20,000-prefix table, 5 % internal; talk
+times from a skewed distribution; 5 partners, 200 tenants) and measures:
+
+(a) pure rating: records/s of `Rater.rate` over records held in memory;
+(b) end to end: `trunkline import-cdrs` of an Asterisk Master.csv file into a throwaway
+    database (SQLite, or PostgreSQL with `--database-url`), records/s and the importer's
+    peak memory. Run it at two sizes to see memory stay flat (`--records`).
+
+    .venv/bin/python bench/rating.py [--records 1000000] [--skip-import]
+        [--database-url postgres://…/postgres] [--json out.json]
+
+Only local files and 127.0.0.1 are touched. docs/performance.md has the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SEED = 20261122
+PREFIX_COUNT = 20_000
+COUNTRIES = [
+    "44",
+    "49",
+    "33",
+    "52",
+    "91",
+    "86",
+    "61",
+    "81",
+    "234",
+    "971",
+    "34",
+    "39",
+    "55",
+    "63",
+    "82",
+    "1876",
+    "1809",
+    "1416",
+    "1604",
+    "353",
+]
+
+
+def _trunkline() -> list[str]:
+    script = Path(sys.executable).with_name("trunkline")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "trunkline.cli"]
+
+
+def international_prefixes(rng: random.Random) -> list[str]:
+    prefixes: set[str] = set(COUNTRIES)
+    while len(prefixes) < PREFIX_COUNT:
+        country = rng.choice(COUNTRIES)
+        prefixes.add(country + str(rng.randint(0, 10 ** rng.randint(1, 5) - 1)))
+    return sorted(prefixes)
+
+
+def us_area_codes() -> list[str]:
+    from trunkline.billing.rating import TOLL_FREE_NPAS, nanp_regions
+
+    return sorted(
+        npa
+        for npa, region in nanp_regions().items()
+        if region == "US" and npa not in TOLL_FREE_NPAS
+    )
+
+
+def talk_time(rng: random.Random) -> int:
+    if rng.random() < 0.18:
+        return 0  # unanswered
+    return min(int(rng.expovariate(1 / 150)) + 1, 7200)
+
+
+def traffic(count: int, prefixes: list[str], npas: list[str], rng: random.Random):
+    """(direction, far end, our DID, start POSIX seconds, billsec) tuples."""
+    start = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    for number in range(count):
+        kind = rng.random()
+        at = start + number * 2  # a month of traffic for a million calls
+        seconds = talk_time(rng)
+        local = f"+1{rng.choice(npas)}{rng.randint(2000000, 9999999)}"
+        if kind < 0.60:
+            yield "outbound", local, "+15015550100", at, seconds
+        elif kind < 0.75:
+            yield "inbound", local, "+15015550100", at, seconds
+        elif kind < 0.83:
+            yield "inbound", local, "+18775550100", at, seconds
+        elif kind < 0.95:
+            prefix = rng.choice(prefixes)
+            far_end = "+" + (prefix + str(rng.randint(10**7, 10**8 - 1)))[:14]
+            if prefix.startswith("1"):
+                far_end = "+" + prefix[:4] + str(rng.randint(2000000, 9999999))
+            yield "outbound", far_end, "+15015550100", at, seconds
+        else:
+            yield "internal", "101", "102", at, seconds
+
+
+def build_rater(prefixes: list[str], npas: list[str], rng: random.Random):
+    from trunkline.billing.rating import PlanRates, PrefixTable, Rate, Rater
+
+    sell = PrefixTable(
+        Rate(prefix, rng.randint(5_000, 900_000), 0, 60, 60, id=f"s{index}")
+        for index, prefix in enumerate(prefixes)
+    )
+    cost_rows = [Rate("1" + npa, 4_000, 0, 6, 6, id=f"c{npa}") for npa in npas]
+    cost_rows += [
+        Rate(prefix, rng.randint(3_000, 600_000), 0, 60, 60, id=f"p{index}")
+        for index, prefix in enumerate(prefixes[: PREFIX_COUNT // 2])
+    ]
+    cost_rows.append(Rate("1", 5_000, 0, 6, 6, id="c1"))
+    inbound = {
+        "local": Rate("", 2_000, 0, 6, 6, id="il"),
+        "toll_free": Rate("", 7_000, 0, 6, 6, id="it"),
+    }
+    plans = {f"ptr_{n}": PlanRates(14_000 + n * 1000, 17_000 + n * 1000) for n in range(5)}
+    return Rater(
+        plan_rates=lambda partner_id, at: plans[partner_id],
+        international=sell,
+        provider_outbound=PrefixTable(cost_rows),
+        provider_inbound=lambda did_class, at: inbound.get(did_class),
+    )
+
+
+def pure_rating(count: int) -> dict:
+    rng = random.Random(SEED)
+    prefixes, npas = international_prefixes(rng), us_area_codes()
+    rater = build_rater(prefixes, npas, rng)
+    partners = [f"ptr_{n}" for n in range(5)]
+    records = [
+        (partners[number % 5], *call)
+        for number, call in enumerate(traffic(count, prefixes, npas, rng))
+    ]
+    rate = rater.rate
+    started = time.perf_counter()
+    wholesale = 0
+    for partner_id, direction, far_end, did, at, seconds in records:
+        wholesale += rate(partner_id, direction, far_end, did, at, seconds)[2]
+    elapsed = time.perf_counter() - started
+    return {
+        "records": count,
+        "seconds": round(elapsed, 2),
+        "records_per_s": round(count / elapsed),
+        "total_wholesale_usd": round(wholesale / 1e6, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+# --- end to end -------------------------------------------------------------------------
+
+_SETUP = textwrap.dedent(
+    """
+    import json, sys
+    from datetime import UTC, datetime
+    import django
+    django.setup()
+    from trunkline.accounts.services import partner_create
+    from trunkline.billing.models import InboundRate, OutboundRate, Provider
+    from trunkline.core.actors import Actor
+    from trunkline.tenants.models import Tenant
+    from trunkline.tenants.services import tenant_create
+
+    spec = json.loads(sys.stdin.read())
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    provider = Provider.objects.create(
+        name="Bench Carrier", trunk_name="carrier-a", is_default=True
+    )
+    OutboundRate.objects.bulk_create(
+        [OutboundRate(provider=provider, prefix=p, per_minute_micros=m, first_increment=f,
+                      step_increment=s, effective_from=since) for p, m, f, s in spec["cost"]]
+        + [OutboundRate(provider=None, prefix=p, per_minute_micros=m, effective_from=since)
+           for p, m in spec["sell"]],
+        batch_size=2000,
+    )
+    for did_class, rate in (("local", 2000), ("toll_free", 7000)):
+        InboundRate.objects.create(provider=provider, did_class=did_class, per_minute_micros=rate,
+                                   first_increment=6, step_increment=6, effective_from=since)
+    prefixes = []
+    for p in range(5):
+        partner, _ = partner_create(actor=Actor.system(), company_name=f"Bench Partner {p}",
+                                    email=f"bench{p}@example.com", password="Bench-password-2026!")
+        for t in range(40):
+            tenant = tenant_create(actor=Actor.system(partner=partner), name=f"Bench {p}-{t}",
+                                   billing_email="ops@example.com", sip_prefix=f"b{p}x{t}",
+                                   timezone_name="America/Chicago")
+            prefixes.append(tenant.sip_prefix)
+    print(json.dumps(prefixes))
+    """
+)
+
+
+def write_master_csv(path: Path, count: int, accounts: list[str], rng: random.Random) -> None:
+    prefixes, npas = international_prefixes(rng), us_area_codes()
+    with path.open("w", newline="") as out:
+        for number, (direction, far_end, did, at, seconds) in enumerate(
+            traffic(count, prefixes, npas, rng)
+        ):
+            account = accounts[number % len(accounts)]
+            start = datetime.fromtimestamp(at, UTC)
+            answer = start + timedelta(seconds=4) if seconds else None
+            end = (answer or start) + timedelta(seconds=seconds or 20)
+            src, dst = (far_end, did) if direction == "inbound" else (did, far_end)
+            if direction == "internal":
+                src, dst = "101", "102"
+            answered = answer.strftime("%Y-%m-%d %H:%M:%S") if answer else ""
+            disposition = "ANSWERED" if seconds else "NO ANSWER"
+            out.write(
+                f'"{account}","{src}","{dst}","{account}-{direction}","","PJSIP/{account}-1",'
+                f'"PJSIP/carrier-a-2","Dial","","{start:%Y-%m-%d %H:%M:%S}","{answered}",'
+                f'"{end:%Y-%m-%d %H:%M:%S}",{int((end - start).total_seconds())},{seconds},'
+                f'"{disposition}","DOCUMENTATION","{number}.{at}",""\n'
+            )
+
+
+def end_to_end(count: int, database_url: str) -> dict:
+    directory = Path(tempfile.mkdtemp(prefix="trunkline-rating-"))
+    env = dict(
+        os.environ,
+        TRUNKLINE_VAR_DIR=str(directory / "var"),
+        DJANGO_SETTINGS_MODULE="trunkline.settings",
+    )
+    drop = None
+    if database_url:
+        import psycopg
+
+        name = f"trunkline_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        env["DATABASE_URL"] = database_url.rpartition("/")[0] + "/" + name
+
+        def drop() -> None:
+            with psycopg.connect(database_url, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        env.pop("DATABASE_URL", None)
+        env["TRUNKLINE_DB"] = str(directory / "bench.sqlite3")
+    try:
+        subprocess.run([*_trunkline(), "migrate", "--quiet"], env=env, check=True)
+        rng = random.Random(SEED)
+        prefixes, npas = international_prefixes(rng), us_area_codes()
+        spec = {
+            "cost": [("1" + npa, 4_000, 6, 6) for npa in npas]
+            + [(p, rng.randint(3_000, 600_000), 60, 60) for p in prefixes[: PREFIX_COUNT // 2]]
+            + [("1", 5_000, 6, 6)],
+            "sell": [(p, rng.randint(5_000, 900_000)) for p in prefixes],
+        }
+        setup = subprocess.run(
+            [sys.executable, "-c", _SETUP],
+            input=json.dumps(spec),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        accounts = json.loads(setup.stdout.strip().splitlines()[-1])
+        csv_path = directory / "Master.csv"
+        write_master_csv(csv_path, count, accounts, random.Random(SEED + 1))
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [*_trunkline(), "import-cdrs", str(csv_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise SystemExit(f"import failed:\n{completed.stderr}")
+        out = json.loads(completed.stdout)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {
+            "database": "postgresql" if database_url else "sqlite",
+            "records": count,
+            "accepted": out["accepted"],
+            "rejected": out["rejected"],
+            "seconds": round(elapsed, 1),
+            "records_per_s": round(count / elapsed),
+            "importer_peak_rss_mb": round(peak, 1),
+            "csv_mb": round(csv_path.stat().st_size / 2**20, 1),
+        }
+    finally:
+        if drop is not None:
+            drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-pure", action="store_true")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trunkline.settings")
+    result = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+        },
+    }
+    if not args.skip_pure:
+        result["pure_rating"] = pure_rating(args.records)
+    if not args.skip_import:
+        result["end_to_end"] = end_to_end(args.records, args.database_url)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""`trunkline import-cdrs FILE`: Asterisk's Master.csv (cdr_csv column order) rated like
+API records; accountcode is the tenant's SIP prefix and the context ends in the
+direction."""
+
+import json
+
+import pytest
+
+from tests.factories import make_tenant
+from trunkline.billing.models import CallRecord, RejectedCallRecord
+from trunkline.cli import main
+
+pytestmark = pytest.mark.django_db
+
+
+def row(account, src, dst, context, start, answer, end, billsec, uniqueid):
+    duration = billsec + 5
+    return (
+        f'"{account}","{src}","{dst}","{context}","""Front Desk"" <{src}>",'
+        f'"PJSIP/{account}-101-0000001","PJSIP/carrier-a-0000002","Dial",'
+        f'"PJSIP/{dst}@carrier-a,60","{start}","{answer}","{end}",{duration},{billsec},'
+        f'"ANSWERED","DOCUMENTATION","{uniqueid}",""\n'
+    )
+
+
+@pytest.fixture
+def tenant(admin):
+    return make_tenant(admin, name="Ozark Plumbing", sip_prefix="ozark")
+
+
+def test_imports_master_csv(tmp_path, capsys, partner, tenant, carrier):
+    path = tmp_path / "Master.csv"
+    path.write_text(
+        row(
+            "ozark",
+            "5015550100",
+            "5015550123",
+            "ozark-outbound",
+            "2026-11-10 15:00:00",
+            "2026-11-10 15:00:05",
+            "2026-11-10 15:01:06",
+            61,
+            "1731250800.1",
+        )
+        + row(
+            "ozark",
+            "101",
+            "102",
+            "ozark-internal",
+            "2026-11-10 15:02:00",
+            "2026-11-10 15:02:01",
+            "2026-11-10 15:03:00",
+            59,
+            "1731250920.2",
+        )
+        + row(
+            "ozark",
+            "5015550123",
+            "8775550100",
+            "ozark-inbound",
+            "2026-11-10 16:00:00",
+            "2026-11-10 16:00:02",
+            "2026-11-10 16:00:32",
+            30,
+            "1731254400.3",
+        )
+        + row(
+            "nobody",
+            "5015550100",
+            "5015550123",
+            "nobody-outbound",
+            "2026-11-10 15:00:00",
+            "2026-11-10 15:00:05",
+            "2026-11-10 15:01:06",
+            61,
+            "1731250800.4",
+        )
+        + '"ozark","too","few"\n'
+        + row(
+            "ozark",
+            "5015550100",
+            "5015550123",
+            "ozark-outbound",
+            "not a time",
+            "",
+            "2026-11-10 15:01:06",
+            61,
+            "1731250800.5",
+        )
+    )
+    assert main(["import-cdrs", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["accepted"], out["duplicates"], out["rejected"]) == (3, 0, 3)
+    reasons = {rejection["index"]: rejection["reason"] for rejection in out["rejections"]}
+    assert "accountcode" in reasons[4]
+    assert "columns" in reasons[5]
+    assert "ISO-8601" in reasons[6]
+    calls = {call.call_id: call for call in CallRecord.objects.all()}
+    assert calls["1731250800.1"].to_number == "+15015550123"
+    assert calls["1731250800.1"].source == "csv"
+    assert calls["1731250920.2"].call_class == "internal"
+    assert calls["1731254400.3"].call_class == "toll_free"
+    assert RejectedCallRecord.objects.filter(partner=None).count() == 2  # no tenant known
+    # Importing the same file again stores and charges nothing twice.
+    assert main(["import-cdrs", str(path)]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["accepted"], again["duplicates"]) == (0, 3)
+
+
+def test_the_call_engine_clock(tmp_path, capsys, tenant, carrier):
+    path = tmp_path / "Master.csv"
+    path.write_text(
+        row(
+            "ozark",
+            "5015550100",
+            "5015550123",
+            "ozark-outbound",
+            "2026-11-10 09:00:00",
+            "2026-11-10 09:00:05",
+            "2026-11-10 09:01:06",
+            61,
+            "a.1",
+        )
+    )
+    assert main(["import-cdrs", str(path), "--timezone", "America/Chicago"]) == 0
+    assert CallRecord.objects.get().started_at.isoformat() == "2026-11-10T15:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["import-cdrs", "/nonexistent/Master.csv"], "cannot read"),
+        (["import-cdrs", "-", "--timezone", "Mars/Olympus"], "IANA"),
+    ],
+)
+def test_bad_arguments(capsys, db, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
