@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from trunkline.core.errors import RateLimited, TrunklineError, ValidationFailed, envelope
+from trunkline.core.openapi_webhooks import add_webhooks
 
 logger = logging.getLogger("trunkline.api")
 
@@ -76,8 +77,14 @@ class JsonParser(Parser):
         return data
 
 
+class TrunklineAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        # django-ninja writes OpenAPI 3.1, whose top-level `webhooks` describes our POSTs.
+        return add_webhooks(super().get_openapi_schema(**kwargs))
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = TrunklineAPI(
         title="Trunkline API",
         version="1",
         description=API_DESCRIPTION,
