@@ -1,5 +1,8 @@
 """Settings → Webhooks: endpoints, the secret shown once, and the deliveries debugger."""
 
+import json
+import re
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -43,7 +46,7 @@ def _attempted(delivery: WebhookDelivery, *, code: int | None, body: str = "", e
         started_at=now,
         duration_ms=42,
         url=delivery.endpoint.url,
-        request_body=__import__("json").dumps(request_body),
+        request_body=json.dumps(request_body),
         response_code=code,
         response_body=body,
         error=error,
@@ -399,3 +402,120 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, admin):
     assert response["Location"].startswith("/login")
     endpoint.refresh_from_db()
     assert endpoint.status == "ACTIVE"
+
+
+# --- in a real browser -------------------------------------------------------------------
+
+CHROMIUM = next(
+    (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
+)
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    """Headless Chromium (the system's, driven by Playwright) on the live test server."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(base_url=live_server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page
+        browser.close()
+    assert errors == [], errors
+
+
+def _sign_in(page, user, live_server):
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_server, admin):
+    from playwright.sync_api import expect
+
+    _sign_in(page, admin, live_server)
+    page.goto("/settings/webhooks")
+    expect(page.get_by_role("heading", name="No webhook endpoints yet")).to_be_visible()
+
+    # Add Endpoint: the form opens in a modal, events grouped with Select All.
+    page.get_by_role("link", name="Add Endpoint").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Add Endpoint")).to_be_visible()
+    dialog.get_by_label("Endpoint URL").fill(f"{live_server.url}/hook")
+    dialog.get_by_label("Description (optional)").fill("Browser check")
+    dialog.get_by_label("Select all Tenants events").check()
+    tenants = dialog.locator("fieldset.event-group").filter(has_text="tenant.created")
+    expect(tenants.locator("input[name=events]:checked")).to_have_count(5)
+    tenants.locator("input[value='tenant.deleted']").uncheck()
+    expect(dialog.get_by_label("Select all Tenants events")).not_to_be_checked()
+    expect(dialog.locator("input[name=events]:checked")).to_have_count(4)
+    dialog.get_by_role("button", name="Create Endpoint").click()
+
+    # The secret, once, with a copy button.
+    secret_box = dialog.get_by_label("Signing secret for")
+    expect(secret_box).to_have_value(re.compile(r"^whsec_"))
+    secret = secret_box.input_value()
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    dialog.get_by_role("link", name="I have saved the secret").click()
+
+    row = page.locator("tr", has_text=f"{live_server.url}/hook")
+    expect(row).to_contain_text("Browser check")
+    expect(row.locator("td").nth(2)).to_have_text("4")
+    expect(row).to_contain_text("ACTIVE")
+    assert secret not in page.content()
+    endpoint = WebhookEndpoint.objects.get(partner=admin.partner)
+    assert sorted(endpoint.events) == [
+        "tenant.created",
+        "tenant.suspended",
+        "tenant.unsuspended",
+        "tenant.updated",
+    ]
+
+    # An event happens; its delivery failed once with a 500.
+    make_tenant(admin, name="Browser Plumbing")
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    _attempted(delivery, code=500, body='{"error": "not ready"}')
+
+    row.get_by_role("link", name="Deliveries").click()
+    dialog = page.get_by_role("dialog")
+    card = dialog.locator("details.delivery").first
+    expect(card).to_contain_text("tenant.created")
+    expect(card).to_contain_text("FAILED")
+    expect(card).to_contain_text("1/8")
+    expect(card.locator(".response-code")).to_have_text("500")
+    card.locator("summary").click()
+    expect(card.locator(".request-body")).to_contain_text('"name": "Browser Plumbing"')
+    expect(card.locator(".response-body")).to_contain_text('"error": "not ready"')
+
+    card.get_by_role("button", name=re.compile("^Redeliver")).click()
+    expect(dialog.get_by_role("status")).to_contain_text("queued to be sent again")
+    card = dialog.locator("details.delivery").first
+    expect(card).to_contain_text("PENDING")
+    expect(card).to_contain_text("0/8")
+    delivery.refresh_from_db()
+    assert delivery.status == "PENDING" and delivery.redelivered_at is not None
+
+    # Close the modal, then Toggle Status.
+    dialog.get_by_role("button", name="Close").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    row.get_by_role("button", name=f"Disable {live_server.url}/hook").click()
+    expect(page.locator(".flash")).to_contain_text("disabled")
+    row = page.locator("tr", has_text=f"{live_server.url}/hook")
+    expect(row).to_contain_text("DISABLED")
+    expect(row).to_contain_text("Disabled by you")
+    endpoint.refresh_from_db()
+    assert endpoint.status == "DISABLED"
