@@ -138,6 +138,9 @@ def build_api() -> NinjaAPI:
     from trunkline.tenants.api import router as tenants_router
 
     api.add_router("/", tenants_router)
+    from trunkline.webhooks.api import router as webhooks_router
+
+    api.add_router("/", webhooks_router)
     return api
 
 
