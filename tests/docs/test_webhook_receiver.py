@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,19 +33,27 @@ def _load():
 receiver_module = _load()
 
 
-@pytest.fixture
-def server():
-    """The example's own HTTP server on a free loopback port; yields (url, received)."""
+@contextmanager
+def _serving(secret: str):
+    """The example's own HTTP server on a free loopback port; yields (url, receiver, received)."""
     received: list[dict] = []
-    receiver = receiver_module.Receiver(SECRET, received.append)
+    receiver = receiver_module.Receiver(secret, received.append)
     http_server = receiver_module.make_server(receiver, "127.0.0.1", 0)
     thread = threading.Thread(target=http_server.serve_forever, daemon=True)
     thread.start()
     host, port = http_server.server_address
-    yield f"http://{host}:{port}/", received
-    http_server.shutdown()
-    http_server.server_close()
-    thread.join()
+    try:
+        yield f"http://{host}:{port}/", receiver, received
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server():
+    with _serving(SECRET) as (url, _, received):
+        yield url, received
 
 
 def _post(url: str, **kwargs) -> httpx.Response:
@@ -136,3 +145,43 @@ def test_the_receiver_agrees_with_the_reference_verifier():
     headers = _signed(body)
     Webhook(SECRET).verify(body, headers)  # the reference accepts what we made...
     receiver_module.verify_standard_signature(SECRET, body, headers)  # ...and so does ours
+
+
+def test_the_example_accepts_what_the_sender_really_sends(admin, settings):
+    """End to end: an endpoint pointing at the example, an event, one sending batch."""
+    from tests.factories import actor_for_user, make_tenant
+    from trunkline.webhooks.delivery import deliver_due
+    from trunkline.webhooks.models import WebhookDelivery
+    from trunkline.webhooks.services import endpoint_create
+
+    settings.TRUNKLINE_WEBHOOK_ALLOW_PRIVATE = True
+    with _serving("whsec_unknown-yet") as (url, receiver, received):
+        endpoint, secret = endpoint_create(
+            actor=actor_for_user(admin), url=url, events=["tenant.created"]
+        )
+        receiver.secret = secret  # what the partner pastes from the portal
+        make_tenant(admin, name="End To End Co")
+        assert deliver_due(worker_id="docs-test") == 1
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.status == "DELIVERED"
+    assert [event["data"]["tenant"]["name"] for event in received] == ["End To End Co"]
+
+
+def test_after_rotation_a_receiver_with_the_old_secret_refuses(admin, settings):
+    from tests.factories import actor_for_user, make_tenant
+    from trunkline.webhooks.delivery import deliver_due
+    from trunkline.webhooks.models import WebhookDelivery
+    from trunkline.webhooks.services import endpoint_create, endpoint_rotate_secret
+
+    settings.TRUNKLINE_WEBHOOK_ALLOW_PRIVATE = True
+    actor = actor_for_user(admin)
+    with _serving("whsec_unknown-yet") as (url, receiver, received):
+        endpoint, old_secret = endpoint_create(actor=actor, url=url, events=["tenant.created"])
+        receiver.secret = old_secret
+        endpoint_rotate_secret(actor=actor, endpoint=endpoint)
+        make_tenant(admin)
+        assert deliver_due(worker_id="docs-test") == 1
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.status == "FAILED"
+    assert delivery.last_response_code == 401
+    assert received == []

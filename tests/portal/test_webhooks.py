@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from tests.factories import actor_for_user, make_tenant
 from tests.portal.conftest import htmx_headers
+from tests.webhooks.helpers import Receiver
 from trunkline.core.events import EVENT_TYPES
 from trunkline.core.models import AuditEntry
 from trunkline.webhooks import services, signing
+from trunkline.webhooks.delivery import deliver_due
 from trunkline.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 URL = "https://hooks.example.com/trunkline"
@@ -445,6 +447,18 @@ def _sign_in(page, user, live_server):
 def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_server, admin):
     from playwright.sync_api import expect
 
+    def respond(request, count):
+        if count == 0:
+            return 500, {"Content-Type": "application/json"}, b'{"error": "not ready"}'
+        return 200, {}, b"ok"
+
+    receiver = Receiver(respond)
+    with receiver:
+        _walk(page, live_server, admin, receiver, expect)
+
+
+def _walk(page, live_server, admin, receiver, expect):
+    hook_url = receiver.url("/hook")
     _sign_in(page, admin, live_server)
     page.goto("/settings/webhooks")
     expect(page.get_by_role("heading", name="No webhook endpoints yet")).to_be_visible()
@@ -453,7 +467,7 @@ def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_serv
     page.get_by_role("link", name="Add Endpoint").first.click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("heading", name="Add Endpoint")).to_be_visible()
-    dialog.get_by_label("Endpoint URL").fill(f"{live_server.url}/hook")
+    dialog.get_by_label("Endpoint URL").fill(hook_url)
     dialog.get_by_label("Description (optional)").fill("Browser check")
     dialog.get_by_label("Select all Tenants events").check()
     tenants = dialog.locator("fieldset.event-group").filter(has_text="tenant.created")
@@ -472,7 +486,7 @@ def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_serv
     assert page.evaluate("navigator.clipboard.readText()") == secret
     dialog.get_by_role("link", name="I have saved the secret").click()
 
-    row = page.locator("tr", has_text=f"{live_server.url}/hook")
+    row = page.locator("tr", has_text=hook_url)
     expect(row).to_contain_text("Browser check")
     expect(row.locator("td").nth(2)).to_have_text("4")
     expect(row).to_contain_text("ACTIVE")
@@ -485,10 +499,10 @@ def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_serv
         "tenant.updated",
     ]
 
-    # An event happens; its delivery failed once with a 500.
+    # An event happens; the sender's first attempt meets a 500.
     make_tenant(admin, name="Browser Plumbing")
+    assert deliver_due(worker_id="browser-test") == 1
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-    _attempted(delivery, code=500, body='{"error": "not ready"}')
 
     row.get_by_role("link", name="Deliveries").click()
     dialog = page.get_by_role("dialog")
@@ -509,12 +523,25 @@ def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_serv
     delivery.refresh_from_db()
     assert delivery.status == "PENDING" and delivery.redelivered_at is not None
 
+    # The same event, id and body go out again; this time the receiver takes it.
+    assert deliver_due(worker_id="browser-test") == 1
+    first, second = receiver.requests
+    assert first.body == second.body
+    assert second.headers["webhook-id"] == delivery.event_id
+    dialog.get_by_role("button", name="Close").click()
+    row.get_by_role("link", name="Deliveries").click()
+    card = page.get_by_role("dialog").locator("details.delivery").first
+    expect(card).to_contain_text("DELIVERED")
+    expect(card).to_contain_text("1/8")
+    expect(card.locator(".response-code")).to_have_text("200")
+    dialog = page.get_by_role("dialog")
+
     # Close the modal, then Toggle Status.
     dialog.get_by_role("button", name="Close").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
-    row.get_by_role("button", name=f"Disable {live_server.url}/hook").click()
+    row.get_by_role("button", name=f"Disable {hook_url}").click()
     expect(page.locator(".flash")).to_contain_text("disabled")
-    row = page.locator("tr", has_text=f"{live_server.url}/hook")
+    row = page.locator("tr", has_text=hook_url)
     expect(row).to_contain_text("DISABLED")
     expect(row).to_contain_text("Disabled by you")
     endpoint.refresh_from_db()
