@@ -217,7 +217,9 @@ def send_one(client: httpx.Client, job: Job, *, now: datetime | None = None) -> 
     outcome = Outcome(job=job, started_at=at, duration_ms=0, request_headers=headers)
     started = time.monotonic()
     try:
-        with client.stream("POST", job.url, content=job.body, headers=headers) as response:
+        with client.stream(
+            "POST", job.url, content=job.body, headers=headers, timeout=TIMEOUT_SECONDS
+        ) as response:
             outcome.response_code = response.status_code
             outcome.response_headers = {
                 name: value[:500]
