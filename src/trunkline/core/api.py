@@ -11,6 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from trunkline.core.errors import RateLimited, TrunklineError, ValidationFailed, envelope
+from trunkline.core.openapi_webhooks import add_webhooks
 
 logger = logging.getLogger("trunkline.api")
 
@@ -76,8 +77,14 @@ class JsonParser(Parser):
         return data
 
 
+class TrunklineAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        # django-ninja writes OpenAPI 3.1, whose top-level `webhooks` describes our POSTs.
+        return add_webhooks(super().get_openapi_schema(**kwargs))
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = TrunklineAPI(
         title="Trunkline API",
         version="1",
         description=API_DESCRIPTION,
@@ -131,10 +138,10 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api import router as billing_router
     from trunkline.billing.api_calls import router as calls_router
     from trunkline.tenants.api import router as tenants_router
+    from trunkline.webhooks.api import router as webhooks_router
 
-    api.add_router("/", tenants_router)
-    api.add_router("/", billing_router)
-    api.add_router("/", calls_router)
+    for router in (tenants_router, billing_router, calls_router, webhooks_router):
+        api.add_router("/", router)
     return api
 
 

@@ -50,10 +50,19 @@ def audit_record(
 
 
 def event_emit(*, partner, type: str, data: dict[str, Any]) -> Event:
+    """Write the event to the outbox and, in the same transaction, one webhook delivery per
+    active endpoint of the partner subscribed to it: a rolled-back change sends nothing,
+    and a committed one is delivered even if the process dies right after."""
+    from trunkline.webhooks.fanout import fan_out
+
     _require_transaction()
     if type not in EVENT_TYPES:
         raise ValueError(f"{type!r} is not in the event catalogue (trunkline.core.events)")
-    return Event.objects.create(partner=partner, type=type, payload=data, created_at=timezone.now())
+    event = Event.objects.create(
+        partner=partner, type=type, payload=data, created_at=timezone.now()
+    )
+    fan_out(event)
+    return event
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,19 @@
 The names and categories are those of the partner guide's "Webhooks" chapter
 (`004_*.txt`). A service emits an event with one call to `event_emit`; an unknown name
 there is a programming error, and an unknown name in an endpoint's subscription is a 422.
+An event's `data_schema` (from `core.event_schemas`) is what `/v1/openapi.json` publishes
+under `webhooks`; events whose features are not built yet have none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from trunkline.core import event_schemas
+
+PENDING_SCHEMA_NOTE = "The shape of `data` is published when the feature that sends it ships."
 
 
 @dataclass(frozen=True)
@@ -15,6 +23,8 @@ class EventType:
     name: str
     category: str
     description: str
+    # The pydantic model of the event's `data`; None while the feature is not built.
+    data_schema: type[BaseModel] | None = None
 
 
 _CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -81,8 +91,21 @@ _CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ),
 )
 
+_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
+    "tenant.created": event_schemas.TenantEventData,
+    "tenant.updated": event_schemas.TenantUpdatedData,
+    "tenant.suspended": event_schemas.TenantSuspendedData,
+    "tenant.unsuspended": event_schemas.TenantEventData,
+    "tenant.deleted": event_schemas.TenantDeletedData,
+}
+
 EVENT_TYPES: dict[str, EventType] = {
-    name: EventType(name=name, category=category, description=description)
+    name: EventType(
+        name=name,
+        category=category,
+        description=description,
+        data_schema=_DATA_SCHEMAS.get(name),
+    )
     for category, events in _CATALOGUE
     for name, description in events
 }

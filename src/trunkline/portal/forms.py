@@ -13,8 +13,10 @@ from django import forms
 
 from trunkline.accounts.models import ApiKey
 from trunkline.accounts.scopes import ALL, RESOURCES
+from trunkline.core.events import CATEGORIES, EVENT_TYPES, events_in
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.validation import US_STATES
+from trunkline.webhooks.models import WebhookEndpoint
 
 COMMON_ZONES = (
     ("America/New_York", "Eastern — New York"),
@@ -348,3 +350,70 @@ class ApiRequestFilterForm(forms.Form):
         self.fields["api_key"].widget.choices = [("", "All keys")] + [
             (key.id, f"{key.name} ({key.masked})") for key in api_keys
         ]
+
+
+class WebhookEndpointForm(forms.Form):
+    """Add an endpoint or edit one: URL, description and the events it receives."""
+
+    url = forms.CharField(
+        label="Endpoint URL",
+        required=False,
+        widget=forms.URLInput(
+            attrs={
+                "required": True,
+                "maxlength": 2048,
+                "placeholder": "https://api.yourcompany.com/webhooks/trunkline",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
+        help_text="Must be https. Your server answers each POST with a 2xx within 10 seconds.",
+    )
+    description = forms.CharField(
+        label="Description (optional)",
+        required=False,
+        widget=_text(500, placeholder="CRM sync"),
+    )
+    events = forms.MultipleChoiceField(
+        required=False, choices=[(name, name) for name in EVENT_TYPES]
+    )
+
+    def __init__(self, *args, endpoint: WebhookEndpoint | None = None, **kwargs):
+        if endpoint is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "url": endpoint.url,
+                "description": endpoint.description,
+                "events": list(endpoint.events),
+            }
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    def _selected_events(self) -> set[str]:
+        value = self["events"].value() or []
+        return {value} if isinstance(value, str) else set(value)
+
+    def event_groups(self) -> list[dict]:
+        """The catalogue's categories, each with its events, as the guide groups them."""
+        selected = self._selected_events()
+        groups = []
+        for category in CATEGORIES:
+            events = [
+                {
+                    "name": event.name,
+                    "description": event.description,
+                    "checked": event.name in selected,
+                }
+                for event in events_in(category)
+            ]
+            groups.append(
+                {
+                    "category": category,
+                    "slug": category.lower().replace(" ", "-"),
+                    "events": events,
+                    "all_checked": all(event["checked"] for event in events),
+                }
+            )
+        return groups
+
+    def all_events_checked(self) -> bool:
+        return set(EVENT_TYPES) <= self._selected_events()

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from trunkline.portal.views import api_keys, audit_log, dashboard, tenant_defaults, tenants
+from trunkline.portal.views import (
+    api_keys,
+    audit_log,
+    dashboard,
+    tenant_defaults,
+    tenants,
+    webhooks,
+)
 
 app_name = "portal"
 
@@ -20,6 +27,39 @@ urlpatterns = [
     path("settings/api-keys/new", api_keys.api_key_new, name="api-key-new"),
     path("settings/api-keys/<str:key_id>/edit", api_keys.api_key_edit, name="api-key-edit"),
     path("settings/api-keys/<str:key_id>/revoke", api_keys.api_key_revoke, name="api-key-revoke"),
+    path("settings/webhooks", webhooks.endpoint_list, name="webhooks"),
+    path("settings/webhooks/new", webhooks.endpoint_new, name="webhook-new"),
+    path("settings/webhooks/<str:endpoint_id>/edit", webhooks.endpoint_edit, name="webhook-edit"),
+    path(
+        "settings/webhooks/<str:endpoint_id>/toggle",
+        webhooks.endpoint_toggle,
+        name="webhook-toggle",
+    ),
+    path(
+        "settings/webhooks/<str:endpoint_id>/rotate-secret",
+        webhooks.endpoint_rotate,
+        name="webhook-rotate",
+    ),
+    path(
+        "settings/webhooks/<str:endpoint_id>/delete",
+        webhooks.endpoint_delete,
+        name="webhook-delete",
+    ),
+    path(
+        "settings/webhooks/<str:endpoint_id>/deliveries",
+        webhooks.delivery_list,
+        name="webhook-deliveries",
+    ),
+    path(
+        "settings/webhooks/deliveries/<str:delivery_id>",
+        webhooks.delivery_detail,
+        name="webhook-delivery",
+    ),
+    path(
+        "settings/webhooks/deliveries/<str:delivery_id>/redeliver",
+        webhooks.delivery_redeliver,
+        name="webhook-redeliver",
+    ),
     path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
     path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]

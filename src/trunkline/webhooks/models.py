@@ -85,7 +85,11 @@ class WebhookDelivery(models.Model):
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=255, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Set by Redeliver: the plan was started again, and its attempts are redeliveries.
+    redelivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    OUTSTANDING = (Status.PENDING, Status.FAILED)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -88,17 +88,31 @@
     if (target.matches("[data-confirm-text]")) syncConfirm(target);
   });
 
+  // "Select All" boxes: each governs the checkboxes of its own [data-select-group], groups
+  // may nest (all events > one category), and unchecking a box clears every Select All
+  // above it.
+  function selectAllOf(group) {
+    return Array.from(group.querySelectorAll("[data-select-all]")).find(function (box) {
+      return box.closest("[data-select-group]") === group;
+    });
+  }
+
   document.addEventListener("change", function (event) {
     const box = event.target;
-    const group = box.closest("[data-select-group]");
-    if (!group || box.type !== "checkbox") return;
-    const all = group.querySelector("[data-select-all]");
-    if (box === all) {
-      group.querySelectorAll("input[type=checkbox]").forEach(function (other) {
-        other.checked = all.checked;
-      });
-    } else if (!box.checked && all) {
-      all.checked = false;
+    if (box.type !== "checkbox" || !box.closest("[data-select-group]")) return;
+    if (box.matches("[data-select-all]")) {
+      box.closest("[data-select-group]").querySelectorAll("input[type=checkbox]").forEach(
+        function (other) {
+          other.checked = box.checked;
+        },
+      );
+    }
+    if (box.checked) return;
+    let group = box.closest("[data-select-group]");
+    while (group) {
+      const all = selectAllOf(group);
+      if (all && all !== box) all.checked = false;
+      group = group.parentElement && group.parentElement.closest("[data-select-group]");
     }
   });
 

@@ -1,0 +1,68 @@
+"""The `data` of each webhook event, as pydantic models.
+
+They describe what the services put in `event_emit(..., data=...)`; a test emits every
+event that has a schema through the real services and validates the payload against it,
+so the published OpenAPI "Webhook events" cannot drift from what is sent. Events whose
+features are not built yet have no schema here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Data(BaseModel):
+    # Receivers should ignore fields they do not know: new ones may be added.
+    model_config = ConfigDict(extra="allow")
+
+
+class WebhookE911Address(_Data):
+    street: str
+    street2: str | None
+    city: str
+    state: str = Field(description="Two-letter US state code.")
+    postal_code: str
+    country: str = Field(description="Two-letter country code; always US today.")
+
+
+class WebhookTenant(_Data):
+    """The tenant as it is after the change."""
+
+    id: str = Field(description="Tenant id, `tnt_…`.", examples=["tnt_0001HG2Z4W6X8Y"])
+    name: str
+    sip_prefix: str
+    billing_email: str
+    default_cnam: str | None
+    timezone: str = Field(description="IANA time zone name.", examples=["America/Chicago"])
+    status: Literal["TRIAL", "ACTIVE", "SUSPENDED", "CANCELLED"]
+    e911_address: WebhookE911Address | None
+    created_at: datetime
+
+
+class TenantEventData(_Data):
+    """`tenant.created` and `tenant.unsuspended`."""
+
+    tenant: WebhookTenant
+
+
+class TenantUpdatedData(_Data):
+    tenant: WebhookTenant
+    previous_attributes: dict[str, object] = Field(
+        description="The old value of each field that changed, keyed by field name "
+        "(`status` included when an edit moved the tenant between statuses)."
+    )
+
+
+class TenantSuspendedData(_Data):
+    tenant: WebhookTenant
+    reason: str = Field(description="The reason given when suspending; may be empty.")
+
+
+class TenantDeletedData(_Data):
+    tenant: WebhookTenant
+    purge_after: datetime = Field(
+        description="When the cancelled tenant's data is purged, unless it is reactivated first."
+    )

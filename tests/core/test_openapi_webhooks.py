@@ -1,0 +1,110 @@
+"""`/v1/openapi.json` publishes every catalogue event under OpenAPI 3.1's `webhooks`."""
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from tests.core.capture import capture_events
+from tests.factories import actor_for_user, make_tenant
+from trunkline.core.events import EVENT_TYPES, PENDING_SCHEMA_NOTE
+from trunkline.tenants import services
+
+HEADERS = {"X-Trunkline-Signature", "webhook-id", "webhook-timestamp", "webhook-signature"}
+
+
+@pytest.fixture
+def document(client, db):
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _body_schema(document: dict, event_type: str) -> dict:
+    operation = document["webhooks"][event_type]["post"]
+    return operation["requestBody"]["content"]["application/json"]["schema"]
+
+
+def _validator(document: dict, event_type: str) -> jsonschema.Draft202012Validator:
+    # The body schema's $refs point at #/components/schemas/…: resolve them in one document.
+    schema = {**_body_schema(document, event_type), "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    assert document["openapi"].startswith("3.1.")
+    validate(document)
+
+
+def test_one_webhook_per_catalogue_event(document):
+    assert list(document["webhooks"]) == list(EVENT_TYPES)
+
+
+def test_each_webhook_is_a_signed_post_of_the_envelope(document):
+    for name, event in EVENT_TYPES.items():
+        operation = document["webhooks"][name]["post"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == HEADERS, name
+        body = _body_schema(document, name)
+        assert body["required"] == ["id", "type", "created_at", "partner_id", "data"]
+        assert body["properties"]["type"]["const"] == name
+        assert event.category in " ".join(operation["tags"])
+
+
+def test_events_without_a_schema_yet_say_so(document):
+    pending = [event for event in EVENT_TYPES.values() if event.data_schema is None]
+    assert pending, "every event has a schema: drop this test's premise"
+    for event in pending:
+        operation = document["webhooks"][event.name]["post"]
+        assert PENDING_SCHEMA_NOTE in operation["description"]
+        assert _body_schema(document, event.name)["properties"]["data"]["type"] == "object"
+
+
+def test_every_tenant_event_has_a_published_schema(document):
+    for name in [name for name in EVENT_TYPES if name.startswith("tenant.")]:
+        data = _body_schema(document, name)["properties"]["data"]
+        assert data["$ref"].startswith("#/components/schemas/"), name
+    tenant = document["components"]["schemas"]["WebhookTenant"]
+    assert {"id", "name", "sip_prefix", "status", "created_at"} <= set(tenant["required"])
+
+
+def test_what_the_tenant_services_send_matches_the_published_schemas(document, admin):
+    actor = actor_for_user(admin)
+    with capture_events() as events:
+        tenant = make_tenant(admin, name="Acme Plumbing")
+        tenant = services.tenant_update(
+            actor=actor,
+            tenant=tenant,
+            changes={
+                "name": "Acme Plumbing & Heating",
+                "e911_address": {
+                    "street": "1 Main St",
+                    "city": "Little Rock",
+                    "state": "AR",
+                    "postal_code": "72201",
+                },
+            },
+        )
+        tenant = services.tenant_suspend(actor=actor, tenant=tenant, reason="Past due")
+        tenant = services.tenant_unsuspend(actor=actor, tenant=tenant)
+        services.tenant_delete(actor=actor, tenant=tenant)
+    assert {event.type for event in events} == {
+        "tenant.created",
+        "tenant.updated",
+        "tenant.suspended",
+        "tenant.unsuspended",
+        "tenant.deleted",
+    }
+    for event in events:
+        _validator(document, event.type).validate(event.envelope())
+        EVENT_TYPES[event.type].data_schema.model_validate(event.payload)
+
+
+def test_a_payload_missing_the_tenant_fails_the_published_schema(document):
+    envelope = {
+        "id": "evt_1",
+        "type": "tenant.created",
+        "created_at": "2026-05-04T14:23:45Z",
+        "partner_id": "ptr_1",
+        "data": {"name": "no tenant object"},
+    }
+    assert not _validator(document, "tenant.created").is_valid(envelope)
