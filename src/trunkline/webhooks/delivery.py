@@ -53,6 +53,7 @@ JITTER_CAP = timedelta(minutes=5)
 RETRY_AFTER_CAP = timedelta(hours=24)
 
 SEND_THREADS = 16
+CLAIMED_BY_LENGTH = WebhookDelivery._meta.get_field("claimed_by").max_length
 RESPONSE_BODY_LIMIT = WebhookAttempt.RESPONSE_BODY_LIMIT
 MAX_RESPONSE_HEADERS = 50
 
@@ -115,6 +116,8 @@ def deliver_due(*, worker_id: str, limit: int = 50, now: datetime | None = None)
     `now` fixes the clock for the whole batch (tests); by default each attempt is timed
     by the real clock.
     """
+    if not worker_id or len(worker_id) > CLAIMED_BY_LENGTH:
+        raise ValueError(f"worker_id is 1 to {CLAIMED_BY_LENGTH} characters")
     claimed_at = now or timezone.now()
     lease_until = claimed_at + claim_lease(limit)
     jobs = _claim(worker_id=worker_id, limit=limit, now=claimed_at, until=lease_until)
