@@ -342,3 +342,12 @@ def test_a_receiver_that_fails_then_recovers_gets_each_event_once_per_attempt(pa
             assert len(by_event[event.id]) == delivery.attempts
         assert len(recovering.requests) == 8 + 5
         assert WebhookAttempt.objects.count() == 13
+
+
+def test_a_worker_id_as_long_as_host_and_pid_make_it_fits(partner, receiver):
+    # The worker names itself `<hostname>:<pid>`, cut to 64 characters.
+    subscribe(partner, receiver.url())
+    emit(partner)
+    assert deliver_due(worker_id=("pod-" + "x" * 70)[:58] + ":12345") == 1
+    with pytest.raises(ValueError):
+        deliver_due(worker_id="w" * 65)

@@ -79,7 +79,7 @@ class WebhookDelivery(models.Model):
     # When the next attempt is due; null once the delivery is finished.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # A worker's claim: the attempt in flight belongs to `claimed_by` until `claimed_until`.
-    claimed_by = models.CharField(max_length=40, blank=True, default="")
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
