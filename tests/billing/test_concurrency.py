@@ -123,3 +123,46 @@ def test_the_same_key_from_many_threads_posts_once():
     assert len({posting.id for posting, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert ledger.wallet_balance(partner) == Money.parse("50")
+
+
+def test_the_same_call_records_imported_concurrently_are_charged_once(carrier):
+    from tests.factories import make_tenant
+    from trunkline.billing.cdrs import cdrs_ingest
+    from trunkline.billing.models import CallRecord, TenantUsage
+
+    partner, admin = make_partner()
+    tenant = make_tenant(admin)
+    batch = [
+        {
+            "call_id": f"call-{number}",
+            "tenant_id": tenant.id,
+            "direction": "outbound",
+            "from": "+15015550100",
+            "to": "+15015550123",
+            "started_at": "2026-11-10T15:00:00Z",
+            "ended_at": "2026-11-10T15:01:00Z",
+            "billsec": 60,
+        }
+        for number in range(200)
+    ]
+
+    def work(slot: int):
+        # Half the threads send the same 200 records; the others send 50 records of their own.
+        if slot % 2:
+            return cdrs_ingest(actor=Actor.system(partner=partner), records=batch)
+        own = [{**record, "call_id": f"own-{slot}-{n}"} for n, record in enumerate(batch[:50])]
+        return cdrs_ingest(actor=Actor.system(partner=partner), records=own)
+
+    results = _together(work, 6)
+    assert not any(result.rejected for result in results), results[0].rejected[:1]
+    assert sum(result.accepted for result in results) == 200 + 3 * 50
+    assert CallRecord.objects.count() == 350
+    usage = TenantUsage.objects.get(tenant=tenant)
+    # Starter: 60 s at $0.020/min, 6-second steps
+    assert (usage.calls, usage.local_seconds, usage.wholesale_micros) == (
+        350,
+        350 * 60,
+        350 * 20_000,
+    )
+    assert ledger.wallet_balance(partner) == Money(-350 * 20_000)
+    assert LedgerAccount.objects.aggregate(total=Sum("balance_micros"))["total"] == 0
