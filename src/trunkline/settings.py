@@ -11,6 +11,7 @@ Environment variables:
   EMAIL_BACKEND / EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD /
   EMAIL_USE_TLS / DEFAULT_FROM_EMAIL   outgoing mail (file backend under ./var/mail by default)
   REDIS_URL               shared storage for rate-limit counters across processes
+  TRUNKLINE_PAYMENT_PROCESSOR  "simulated" (default) or "stripe" (with STRIPE_SECRET_KEY)
   TRUNKLINE_DEBUG=1       Django debug mode
 """
 
@@ -191,6 +192,10 @@ EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@" + TRUNKLINE_BASE_DOMAIN)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# How partners' cards are charged: "simulated" (the default, offline) or "stripe".
+TRUNKLINE_PAYMENT_PROCESSOR = os.environ.get("TRUNKLINE_PAYMENT_PROCESSOR", "simulated")
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # another Stripe-compatible server
 TRUNKLINE_PARTNER_RATE_LIMIT = int(os.environ.get("TRUNKLINE_PARTNER_RATE_LIMIT", "1000"))
 TRUNKLINE_WEBHOOK_ALLOW_PRIVATE = _env_bool("TRUNKLINE_WEBHOOK_ALLOW_PRIVATE")
 
