@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from trunkline.core.jobs import JOBS
+
 TRUNKLINE = str(Path(sys.executable).with_name("trunkline"))
 PASSWORD = "Correct-Horse9battery"
 
@@ -242,7 +244,7 @@ def test_worker_processes_run_the_jobs_and_stop_cleanly(tmp_path):
         _wait_for(lambda: len(_children(worker.pid)) == 2, "two worker processes")
         children = _children(worker.pid)
         # On a fresh database every periodic job runs once, in one of the two processes.
-        _wait_for(lambda: len(_finished_tasks(fresh)) == 3, "the periodic jobs to run")
+        _wait_for(lambda: len(_finished_tasks(fresh)) == len(JOBS), "the periodic jobs to run")
         ran_in = {json.loads(ids)[0].rsplit(":", 1)[1] for _, ids in _finished_tasks(fresh)}
         assert ran_in <= {str(child) for child in children}
 

@@ -32,4 +32,7 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "accounts.purge_login_failures", "10 * * * *", accounts_tasks.sign_in_failures_purge
     ),
+    PeriodicJob(
+        "accounts.purge_deleted_partners", "20 * * * *", accounts_tasks.partners_purge_deleted
+    ),
 )
