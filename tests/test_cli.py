@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from trunkline.core.jobs import JOBS
 
 TRUNKLINE = str(Path(sys.executable).with_name("trunkline"))
 PASSWORD = "Correct-Horse9battery"
@@ -166,11 +169,108 @@ def test_a_partner_and_keys_from_the_command_line_work_against_the_api(cli, serv
 
 
 def test_run_due_jobs_takes_times_with_or_without_a_zone(cli):
-    for value in ("2026-12-01T00:00:00", "2026-12-01T01:00:00+01:00"):  # "Z" is used above
+    next_year = datetime.now(UTC).year + 1
+    for value in (f"{next_year}-12-01T00:00:00", f"{next_year}-12-01T01:00:00+01:00"):
         result = cli.json("run-due-jobs", "--now", value)
-        assert datetime.fromisoformat(result["now"]) == datetime(2026, 12, 1, tzinfo=UTC)
+        assert datetime.fromisoformat(result["now"]) == datetime(next_year, 12, 1, tzinfo=UTC)
         assert set(result["jobs"]) >= {"tenants.purge_cancelled"}
         assert all(isinstance(count, int) for count in result["jobs"].values())
+
+
+def _schedule(cli: Cli) -> dict[str, tuple[datetime, datetime]]:
+    """Each job's (next due time, time its last run was for), from the database."""
+    with sqlite3.connect(cli.env["TRUNKLINE_DB"]) as database:
+        rows = database.execute(
+            "SELECT name, next_due_at, last_due_at FROM core_periodicjobstate"
+        ).fetchall()
+    return {
+        name: tuple(datetime.fromisoformat(value).replace(tzinfo=UTC) for value in times)
+        for name, *times in rows
+    }
+
+
+def test_a_future_now_leaves_the_live_schedule_on_the_real_clock(tmp_path):
+    fresh = Cli(tmp_path)
+    fresh.run("migrate", "--quiet")
+    before = datetime.now(UTC)
+    # A fresh database runs every job once, and so does each look into the future...
+    for day in ("2099-03-01", "2099-03-02"):
+        ran = fresh.json("run-due-jobs", "--now", f"{day}T00:00:00Z")
+        schedule = _schedule(fresh)
+        assert set(schedule) == set(ran["jobs"])
+        assert {last for _, last in schedule.values()} == {datetime.fromisoformat(day + "T00Z")}
+    # ...without moving any job's next run past the next time the real clock reaches it.
+    assert all(due <= before + timedelta(days=1, minutes=1) for due, _ in schedule.values())
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def _wait_for(condition, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _finished_tasks(cli: Cli) -> list[tuple[str, str]]:
+    with sqlite3.connect(cli.env["TRUNKLINE_DB"]) as database:
+        return database.execute(
+            "SELECT status, worker_ids FROM django_tasks_database_dbtaskresult"
+            " WHERE status = 'SUCCESSFUL'"
+        ).fetchall()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child pids from /proc")
+def test_worker_processes_run_the_jobs_and_stop_cleanly(tmp_path):
+    fresh = Cli(tmp_path)
+    fresh.run("migrate", "--quiet")
+    worker = subprocess.Popen(
+        [TRUNKLINE, "worker", "--concurrency", "2"],
+        env=fresh.env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: len(_children(worker.pid)) == 2, "two worker processes")
+        children = _children(worker.pid)
+        # On a fresh database every periodic job runs once, in one of the two processes.
+        _wait_for(lambda: len(_finished_tasks(fresh)) == len(JOBS), "the periodic jobs to run")
+        ran_in = {json.loads(ids)[0].rsplit(":", 1)[1] for _, ids in _finished_tasks(fresh)}
+        assert ran_in <= {str(child) for child in children}
+
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert not any(_alive(child) for child in children)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert "Traceback" not in worker.stderr.read()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child pids from /proc")
+def test_worker_processes_exit_when_their_parent_is_killed(tmp_path):
+    fresh = Cli(tmp_path)
+    fresh.run("migrate", "--quiet")
+    worker = subprocess.Popen(
+        [TRUNKLINE, "worker", "--concurrency", "2"],
+        env=fresh.env, cwd=tmp_path, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _wait_for(lambda: len(_children(worker.pid)) == 2, "two worker processes")
+    children = _children(worker.pid)
+    worker.kill()  # no chance to stop them
+    worker.wait()
+    _wait_for(lambda: not any(_alive(child) for child in children), "the orphans to exit")
 
 
 @pytest.mark.parametrize(

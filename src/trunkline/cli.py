@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 
 
@@ -155,44 +155,84 @@ def _parse_now(value: str | None) -> datetime:
 
 
 def cmd_run_due_jobs(args) -> int:
-    from trunkline.core.jobs import run_all
+    from trunkline.core.scheduler import run_due_jobs
 
     try:
         now = _parse_now(args.now)
     except ValueError:
         return _fail("--now takes an ISO-8601 time such as 2026-12-01T00:00:00Z", 2)
-    _print_json({"now": now.isoformat(), "jobs": run_all(now)})
+    _print_json({"now": now.isoformat(), "jobs": run_due_jobs(now=now)})
     return 0
 
 
-def _job_loop(stop: threading.Event, interval: float = 60.0, parent_pid: int | None = None) -> None:
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean stop: the work in hand is finished first."""
+
+    def request_stop(signum, frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _worker_command(parent_pid: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "trunkline.cli",
+        "worker",
+        "--exit-with-parent",
+        str(parent_pid),
+    ]
+
+
+def _supervise(concurrency: int, stop: threading.Event) -> int:
+    """Run `concurrency` single worker processes until asked to stop, replacing any that die.
+
+    Each is a fresh interpreter rather than a fork, so none inherits a database connection,
+    and each exits on its own if this process dies without stopping it. Each has a process
+    group of its own, so a terminal's Ctrl-C reaches this process alone, which then stops
+    them in order instead of finding them gone and starting new ones.
+    """
     import logging
-
-    from django.db import close_old_connections
-
-    from trunkline.core.jobs import run_all
+    import subprocess
 
     log = logging.getLogger("trunkline.worker")
+    command = _worker_command(os.getpid())
+
+    def start():
+        return subprocess.Popen(command, process_group=0)  # noqa: S603 - our own interpreter
+
+    children = [start() for _ in range(concurrency)]
+    sys.stderr.write(f"Trunkline worker: {concurrency} processes\n")
     while not stop.is_set():
+        for slot, child in enumerate(children):
+            if child.poll() is not None:
+                log.warning(
+                    "worker process %s exited (%s); starting another", child.pid, child.returncode
+                )
+                children[slot] = start()
+        stop.wait(1.0)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
         try:
-            run_all(_parse_now(None))
-        except Exception:  # a failed round must not stop the loop
-            log.exception("periodic jobs failed")
-        finally:
-            close_old_connections()
-        deadline = time.monotonic() + interval
-        while not stop.is_set() and time.monotonic() < deadline:
-            if parent_pid is not None and os.getppid() != parent_pid:
-                return  # `serve` is gone; do not outlive it
-            stop.wait(1.0)
+            child.wait(timeout=60)  # time for the task in hand to finish
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return 0
 
 
 def cmd_worker(args) -> int:
+    from trunkline.core.worker import Worker
+
     stop = threading.Event()
-    try:
-        _job_loop(stop, parent_pid=args.exit_with_parent)
-    except KeyboardInterrupt:
-        stop.set()
+    _stop_on_signals(stop)
+    if args.concurrency > 1:
+        return _supervise(args.concurrency, stop)
+    Worker(stop=stop, parent_pid=args.exit_with_parent).run()
     return 0
 
 
@@ -202,19 +242,10 @@ def cmd_serve(args) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
-    # Periodic jobs run in a process of their own: the web server forks its workers, and a
+    # Background work runs in a process of its own: the web server forks its workers, and a
     # thread that holds a database connection while the process forks leaves the forked
     # workers hung on the connection's lock (the server accepted and never answered).
-    jobs = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "trunkline.cli",
-            "worker",
-            "--exit-with-parent",
-            str(os.getpid()),
-        ]
-    )
+    jobs = subprocess.Popen(_worker_command(os.getpid()))  # noqa: S603 - our own interpreter
     sys.stderr.write(f"Trunkline is serving on http://{args.host}:{args.port}/\n")
     try:
         Granian(
@@ -306,8 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")
     due.set_defaults(handler=cmd_run_due_jobs)
 
-    worker = commands.add_parser("worker", help="run background work only")
-    worker.add_argument("--concurrency", type=int, default=1)
+    worker = commands.add_parser(
+        "worker", help="run background work only: periodic jobs, tasks, webhook deliveries"
+    )
+    worker.add_argument(
+        "--concurrency", type=_at_least_one, default=1, help="worker processes (default 1)"
+    )
     worker.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     worker.set_defaults(handler=cmd_worker)
 

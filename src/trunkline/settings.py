@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "trunkline.core",
     "trunkline.accounts",
     "trunkline.tenants",
@@ -133,6 +135,11 @@ else:
             "TEST": {"NAME": None},
         }
     }
+
+# Background tasks are rows in the same database, claimed by `trunkline worker` processes
+# (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL). Enqueuing inside a transaction makes the
+# task part of it: a rolled-back change leaves no task behind.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

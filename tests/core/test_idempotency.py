@@ -11,8 +11,8 @@ from tests.factories import make_api_key, make_partner
 from tests.tenants.helpers import tenant_body
 from trunkline.core import ratelimit
 from trunkline.core.api_middleware import purge_idempotency_records
-from trunkline.core.jobs import run_all
 from trunkline.core.models import Event, IdempotencyRecord
+from trunkline.core.scheduler import run_due_jobs
 from trunkline.tenants.models import Tenant
 
 
@@ -160,7 +160,7 @@ def test_old_records_are_purged(api):
     assert purge_idempotency_records(now) == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
     IdempotencyRecord.objects.update(created_at=now - timedelta(days=2))
-    assert run_all(now)["core.purge_idempotency_records"] == 1
+    assert run_due_jobs(now=now)["core.purge_idempotency_records"] == 1
     assert not IdempotencyRecord.objects.exists()
 
 

@@ -10,8 +10,8 @@ from tests.factories import actor_for_user, make_api_key, make_tenant, make_user
 from tests.tenants.helpers import row
 from trunkline.accounts.models import ApiKey, User
 from trunkline.core.errors import PermissionDenied
-from trunkline.core.jobs import run_all
 from trunkline.core.models import AuditEntry
+from trunkline.core.scheduler import run_due_jobs
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import (
     tenant_delete,
@@ -213,7 +213,7 @@ class TestPurge:
         assert Tenant.objects.filter(pk=recent.pk).exists()
 
     def test_the_periodic_job_runs_it(self, tenants):
-        assert run_all(timezone.now())["tenants.purge_cancelled"] == 1
+        assert run_due_jobs(now=timezone.now())["tenants.purge_cancelled"] == 1
 
     def test_the_tenants_users_go_with_it(self, tenants):
         old = tenants[0]

@@ -97,6 +97,12 @@ def sign_in_failures_clear(*, email: str) -> None:
     LoginFailure.objects.filter(email=_normalize(email)).delete()
 
 
+def sign_in_failures_purge(*, now: datetime) -> int:
+    """Delete failures older than a day, long past any throttle window. Returns how many."""
+    deleted, _ = LoginFailure.objects.filter(created_at__lte=now - timedelta(days=1)).delete()
+    return deleted
+
+
 def user_sign_in(
     *, email: str, password: str, ip_address: str | None, now: datetime | None = None
 ) -> SignInResult:

@@ -1,48 +1,38 @@
-"""Periodic jobs. Each is a name, a cron expression and a function taking `now`.
+"""Periodic jobs, all declared here: a name, a cron expression (UTC) and a task.
 
-`trunkline run-due-jobs` runs them once; `trunkline worker` and `serve` run them every
-minute. Every job is idempotent, so running one twice does no harm.
+Each task takes one argument, `now`, an ISO-8601 time: the due time the worker's scheduler
+claimed, or the time `trunkline run-due-jobs` was asked to run as. Jobs work out what to do
+from `now` alone, never from the wall clock, so they can be run for any moment and twice
+without harm. `core.scheduler` decides when each is due.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+
+from django_tasks.base import Task
+
+from trunkline.accounts import tasks as accounts_tasks
+from trunkline.core import tasks as core_tasks
+from trunkline.tenants import tasks as tenants_tasks
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
     cron: str
-    run: Callable[[datetime], int]
-
-
-def _purge_tenants(now: datetime) -> int:
-    from trunkline.tenants.services import tenants_purge_expired
-
-    return tenants_purge_expired(now=now)
-
-
-def _purge_idempotency(now: datetime) -> int:
-    from trunkline.core.api_middleware import purge_idempotency_records
-
-    return purge_idempotency_records(now)
-
-
-def _purge_login_failures(now: datetime) -> int:
-    from trunkline.accounts.models import LoginFailure
-
-    deleted, _ = LoginFailure.objects.filter(created_at__lte=now - timedelta(days=1)).delete()
-    return deleted
+    task: Task
 
 
 JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob("tenants.purge_cancelled", "15 3 * * *", _purge_tenants),
-    PeriodicJob("core.purge_idempotency_records", "5 * * * *", _purge_idempotency),
-    PeriodicJob("accounts.purge_login_failures", "10 * * * *", _purge_login_failures),
+    PeriodicJob("tenants.purge_cancelled", "15 3 * * *", tenants_tasks.tenants_purge_expired),
+    PeriodicJob(
+        "core.purge_idempotency_records", "5 * * * *", core_tasks.purge_idempotency_records
+    ),
+    PeriodicJob(
+        "accounts.purge_login_failures", "10 * * * *", accounts_tasks.sign_in_failures_purge
+    ),
+    PeriodicJob(
+        "accounts.purge_deleted_partners", "20 * * * *", accounts_tasks.partners_purge_deleted
+    ),
 )
-
-
-def run_all(now: datetime) -> dict[str, int]:
-    return {job.name: job.run(now) for job in JOBS}

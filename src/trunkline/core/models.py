@@ -1,4 +1,5 @@
-"""Cross-cutting records: the audit log, the event outbox and stored idempotent responses."""
+"""Cross-cutting records: the audit log, the event outbox, stored idempotent responses and
+the periodic-job schedule."""
 
 from django.db import models
 
@@ -86,3 +87,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class PeriodicJobState(models.Model):
+    """Where one periodic job (`core.jobs.JOBS`) stands: when it is next due, what ran last.
+
+    Schedulers in any number of processes claim a due job by moving `next_due_at` forward
+    with a conditional UPDATE; the one whose UPDATE matched enqueues the run.
+    """
+
+    name = models.CharField(primary_key=True, max_length=100)
+    next_due_at = models.DateTimeField()
+    last_due_at = models.DateTimeField(null=True, blank=True)  # the `now` the last run got
+    last_claimed_at = models.DateTimeField(null=True, blank=True)  # clock time of that claim
+    last_task_id = models.CharField(max_length=64, blank=True)  # empty when run in-process
+
+    def __str__(self) -> str:
+        return f"{self.name} next due {self.next_due_at.isoformat()}"
