@@ -189,3 +189,16 @@ class TestRunDueJobs:
         next_due = {job.name: state(job.name).next_due_at for job in JOBS}
         scheduler.run_due_jobs(now=real_now - timedelta(days=30))
         assert {job.name: state(job.name).next_due_at for job in JOBS} == next_due
+
+
+@pytest.mark.django_db
+def test_finished_task_rows_are_pruned_after_a_week():
+    from trunkline.core.tasks import prune_task_results
+
+    scheduler.tick(now=timezone.now())  # a fresh database: every job is due
+    run_queued_tasks()
+    finished = DBTaskResult.objects.filter(status=TaskResultStatus.SUCCESSFUL).count()
+    assert finished > 0
+    assert prune_task_results.call((timezone.now() + timedelta(days=6)).isoformat()) == 0
+    assert prune_task_results.call((timezone.now() + timedelta(days=8)).isoformat()) == finished
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.SUCCESSFUL).exists()

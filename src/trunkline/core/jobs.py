@@ -35,4 +35,5 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "accounts.purge_deleted_partners", "20 * * * *", accounts_tasks.partners_purge_deleted
     ),
+    PeriodicJob("core.prune_task_results", "40 4 * * *", core_tasks.prune_task_results),
 )
