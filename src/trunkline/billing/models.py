@@ -384,3 +384,69 @@ class TenantUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.cycle_start}"
+
+
+# --- how a partner pays the platform ------------------------------------------------------
+
+
+class BillingAccount(models.Model):
+    """A partner's side of paying the platform: its plan cycle, its customer at the card
+    processor and its auto-recharge settings. One per partner, made on first use."""
+
+    partner = models.OneToOneField(
+        "accounts.Partner", on_delete=models.CASCADE, related_name="billing_account"
+    )
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STARTER)
+    # A downgrade waits for the end of the cycle; an upgrade applies at once.
+    pending_plan = models.CharField(max_length=16, choices=Plan.choices, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)  # exclusive
+    processor = models.CharField(max_length=16, blank=True)  # simulated | stripe
+    processor_customer_id = models.CharField(max_length=64, blank=True)
+    auto_recharge_enabled = models.BooleanField(default=False)
+    auto_recharge_threshold_micros = models.BigIntegerField(default=50_000_000)
+    auto_recharge_amount_micros = models.BigIntegerField(default=200_000_000)
+    auto_recharge_last_at = models.DateTimeField(null=True, blank=True)
+    auto_recharge_disabled_reason = models.CharField(max_length=200, blank=True)
+    # Set when the wallet is below zero and cannot be recharged: the call engine refuses
+    # this partner's outbound calls until it is cleared (see the telephony app).
+    calls_blocked_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.plan}"
+
+
+class PaymentMethod(models.Model):
+    """A card (or bank account) on file at the processor; only its description is kept."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("pmt"), editable=False
+    )
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.CASCADE, related_name="payment_methods"
+    )
+    processor = models.CharField(max_length=16)
+    processor_id = models.CharField(max_length=64)  # pm_…
+    kind = models.CharField(max_length=16, default="card")  # card | us_bank_account
+    brand = models.CharField(max_length=20, blank=True)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=models.Q(is_default=True, deleted_at__isnull=True),
+                name="one_default_payment_method",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"

@@ -57,6 +57,8 @@ PREFIXES = (
     "rte",
     "cdr",
     "cdx",
+    "pmt",
+    "sin",
 )
 
 
