@@ -1,6 +1,8 @@
 """The demo data `make run` loads: it must load, once, through the real services."""
 
 from trunkline.accounts.models import ApiKey, Partner, User
+from trunkline.billing.ledger import wallet_balance
+from trunkline.billing.models import CallRecord
 from trunkline.core.demo import DEMO_COMPANY, load_demo
 from trunkline.core.models import Event
 from trunkline.tenants.models import Tenant
@@ -15,6 +17,16 @@ def test_loads_once(db):
     assert User.objects.filter(partner=partner).count() == 2
     assert ApiKey.objects.filter(partner=partner).count() == 1
     assert Event.objects.filter(partner=partner, type="tenant.created").count() == 4
+    # a week of rated calls through the real intake, and a wallet to charge them to
+    calls = CallRecord.objects.filter(partner=partner)
+    assert calls.count() == 80
+    assert set(calls.values_list("call_class", flat=True)) == {
+        "local",
+        "toll_free",
+        "international",
+        "internal",
+    }
+    assert 0 < wallet_balance(partner).micros < 250_000_000
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

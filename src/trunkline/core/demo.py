@@ -97,10 +97,124 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
             if prefix == "deltafrt":
                 tenant_suspend(actor=actor, tenant=tenant, reason="Past due invoice")
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
+        calls = _demo_money(partner)
     return [
         "Loaded the Docs Demo partner:",
         f"  sign in at the portal as {DEMO_EMAIL} / {DEMO_PASSWORD}",
         f"  (read-only Partner User: {DEMO_READONLY_EMAIL} / {DEMO_PASSWORD})",
         f"  API key (shown once): {plaintext}",
-        f"  {Tenant.objects.filter(partner=partner).count()} tenants",
+        f"  {Tenant.objects.filter(partner=partner).count()} tenants, {calls} rated calls",
     ]
+
+
+DEMO_CARRIER = "Docs Demo Carrier"
+# The platform's international prices to partners (per minute, 60/60) for a few places.
+DEMO_INTERNATIONAL = [
+    ("44", "United Kingdom", "0.045"),
+    ("52", "Mexico", "0.060"),
+    ("1204", "Canada (Manitoba)", "0.012"),
+    ("1416", "Canada (Toronto)", "0.012"),
+    ("1876", "Jamaica", "0.210"),
+]
+
+
+def _demo_money(partner) -> int:
+    """A carrier with a cost table, some international prices, a starting wallet credit and
+    a week of calls through the real intake, so the billing pages have something to show."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from trunkline.billing.cdrs import cdrs_ingest
+    from trunkline.billing.ledger import wallet_credit
+    from trunkline.billing.models import InboundRate, OutboundRate, Posting, Provider
+    from trunkline.core.money import Money
+
+    since = datetime(2020, 1, 1, tzinfo=UTC)
+    if not Provider.objects.exists():
+        carrier = Provider.objects.create(
+            name=DEMO_CARRIER, trunk_name="demo-carrier", is_default=True
+        )
+        OutboundRate.objects.create(
+            provider=carrier,
+            prefix="1",
+            description="North America",
+            per_minute_micros=4_000,
+            first_increment=6,
+            step_increment=6,
+            effective_from=since,
+        )
+        for did_class, micros in (("local", 2_500), ("toll_free", 9_000)):
+            InboundRate.objects.create(
+                provider=carrier,
+                did_class=did_class,
+                per_minute_micros=micros,
+                first_increment=6,
+                step_increment=6,
+                effective_from=since,
+            )
+        for prefix, name, price in DEMO_INTERNATIONAL:
+            OutboundRate.objects.create(
+                provider=carrier,
+                prefix=prefix,
+                description=name,
+                per_minute_micros=Money.parse(price).micros // 2,
+                effective_from=since,
+            )
+            OutboundRate.objects.create(
+                provider=None,
+                prefix=prefix,
+                description=name,
+                per_minute_micros=Money.parse(price).micros,
+                effective_from=since,
+            )
+    system = Actor.system(partner=partner)
+    wallet_credit(
+        partner=partner,
+        amount=Money.parse("250.00"),
+        type=Posting.Type.MANUAL_ADJUSTMENT,
+        actor=system,
+        idempotency_key=f"demo-credit:{partner.id}",
+        memo="Demo starting credit",
+    )
+    rng = random.Random(2026)  # noqa: S311 - sample traffic, not a secret
+    tenants = list(Tenant.objects.filter(partner=partner, sip_prefix__in=["acme", "riverside"]))
+    now = timezone.now().replace(microsecond=0)
+    records = []
+    for number in range(80):
+        tenant = tenants[number % len(tenants)]
+        started = now - timedelta(hours=rng.randint(1, 24 * 7), minutes=rng.randint(0, 59))
+        talk = 0 if rng.random() < 0.15 else rng.randint(8, 900)
+        kind = rng.random()
+        our_number = "+15015550100" if tenant.sip_prefix == "acme" else "+15015550142"
+        if kind < 0.55:
+            direction, caller, called = "outbound", our_number, f"+1501555{rng.randint(1000, 9999)}"
+        elif kind < 0.8:
+            direction, caller, called = "inbound", f"+1479555{rng.randint(1000, 9999)}", our_number
+        elif kind < 0.9:
+            direction, caller, called = (
+                "inbound",
+                f"+1870555{rng.randint(1000, 9999)}",
+                "+18775550199",
+            )
+        elif kind < 0.95:
+            direction, caller, called = "outbound", our_number, "+442079460000"
+        else:
+            direction, caller, called = "internal", "101", "102"
+        answered = started + timedelta(seconds=4) if talk else None
+        ended = (answered or started) + timedelta(seconds=talk or 25)
+        records.append(
+            {
+                "call_id": f"demo-{number}",
+                "tenant_id": tenant.id,
+                "direction": direction,
+                "from": caller,
+                "to": called,
+                "started_at": started.isoformat(),
+                "answered_at": answered.isoformat() if answered else None,
+                "ended_at": ended.isoformat(),
+                "billsec": talk,
+            }
+        )
+    return cdrs_ingest(actor=system, records=records).accepted
