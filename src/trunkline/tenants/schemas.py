@@ -6,6 +6,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
+from trunkline.core.responses import api_datetime
 from trunkline.core.schemas import InSchema
 
 Status = Literal["TRIAL", "ACTIVE", "SUSPENDED", "CANCELLED"]
@@ -104,3 +105,34 @@ class TenantDefaultsOut(Schema):
     @staticmethod
     def resolve_default_cnam(partner) -> str | None:
         return partner.default_cnam or None
+
+
+def tenant_out_from_row(row: dict) -> dict:
+    """`TenantOut` as JSON types, from a row of `selectors.tenant_list_page`, in field order."""
+    street = row["e911_street"]
+    return {
+        "id": row["id"],
+        "partner_id": row["partner_id"],
+        "name": row["name"],
+        "sip_prefix": row["sip_prefix"],
+        "billing_email": row["billing_email"],
+        "default_cnam": row["default_cnam"] or None,
+        "timezone": row["timezone"],
+        "status": row["status"],
+        "suspension_reason": row["suspension_reason"] or None,
+        "e911_address": {
+            "street": street,
+            "street2": row["e911_street2"] or None,
+            "city": row["e911_city"],
+            "state": row["e911_state"],
+            "postal_code": row["e911_postal_code"],
+            "country": row["e911_country"] or "US",
+        }
+        if street
+        else None,
+        "counts": {"users": row["users_count"]},
+        "created_at": api_datetime(row["created_at"]),
+        "updated_at": api_datetime(row["updated_at"]),
+        "cancelled_at": api_datetime(row["cancelled_at"]),
+        "purge_after": api_datetime(row["purge_after"]),
+    }

@@ -1,0 +1,35 @@
+"""Answers built straight from database rows, for the API's busiest list endpoints.
+
+An operation normally returns model instances that django-ninja validates against the
+response schema and then encodes. For a page of 50 rows that costs several times the
+query. A hot list endpoint may instead build plain dicts of JSON types in the schema's
+field order and return `json_response(...)`: django-ninja passes an `HttpResponse`
+through untouched, while the operation's `response=` schema still documents it. Tests
+compare such endpoints with the schema-rendered answer, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from django.http import HttpResponse
+
+CONTENT_TYPE = "application/json; charset=utf-8"  # what django-ninja's renderer sends
+
+
+def api_datetime(value: datetime | None) -> str | None:
+    """A timestamp as the API renders it: UTC, milliseconds when there are any, `Z`.
+
+    Matches django-ninja's encoder (Django's `DjangoJSONEncoder`), which truncates to
+    milliseconds. SQLite hands back naive UTC datetimes, PostgreSQL aware ones.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds") + "Z"
+
+
+def json_response(body: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
