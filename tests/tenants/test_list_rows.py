@@ -6,12 +6,14 @@ value and key order for key order, cursors included.
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 
 from tests.factories import actor_for_user, make_api_key, make_tenant
 from trunkline.accounts.models import User
+from trunkline.core.responses import api_datetime
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import tenant_delete, tenant_suspend
 
@@ -98,3 +100,25 @@ def test_status_filter_and_tenant_scoped_keys(make_api, partner, varied):
     only_suspended = _pages(scoped, status="SUSPENDED")[0]["data"]
     assert [row["id"] for row in only_suspended] == [suspended.id]
     assert full.id not in {row["id"] for row in listed}
+
+
+@pytest.mark.parametrize(
+    ("stored", "rendered"),
+    [
+        ("2026-01-02 03:04:05.678901", "2026-01-02T03:04:05.678Z"),
+        ("2026-01-02 03:04:05.000999", "2026-01-02T03:04:05.000Z"),
+        ("2026-01-02 03:04:05", "2026-01-02T03:04:05Z"),
+        (datetime(2026, 1, 2, 3, 4, 5, 678901), "2026-01-02T03:04:05.678Z"),
+        (
+            datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1))),
+            "2026-01-02T03:04:05Z",
+        ),
+        (None, None),
+    ],
+)
+def test_timestamps_render_like_djangos_encoder(stored, rendered):
+    assert api_datetime(stored) == rendered
+    if isinstance(stored, datetime):
+        in_utc = stored.astimezone(UTC) if stored.tzinfo else stored.replace(tzinfo=UTC)
+        encoded = DjangoJSONEncoder().default(in_utc)  # what the ORM path renders
+        assert encoded == rendered

@@ -21,14 +21,21 @@ from django.http import HttpResponse
 CONTENT_TYPE = "application/json; charset=utf-8"  # what django-ninja's renderer sends
 
 
-def api_datetime(value: datetime | None) -> str | None:
+def api_datetime(value: datetime | str | None) -> str | None:
     """A timestamp as the API renders it: UTC, milliseconds when there are any, `Z`.
 
     Matches django-ninja's encoder (Django's `DjangoJSONEncoder`), which truncates to
-    milliseconds. SQLite hands back naive UTC datetimes, PostgreSQL aware ones.
+    milliseconds. Takes a datetime (naive ones are UTC, as SQLite's are) or the text
+    SQLite stores for one, `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC.
     """
     if value is None:
         return None
+    if isinstance(value, str):
+        if len(value) == 26 and value[19] == ".":
+            return f"{value[:10]}T{value[11:23]}Z"
+        if len(value) == 19:
+            return f"{value[:10]}T{value[11:]}Z"
+        value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds") + "Z"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from trunkline.core.actors import Actor
@@ -111,7 +111,7 @@ def _page_sql(vendor: str, sort: str, status: bool, after: bool, tenant_count: i
     quote = connection.ops.quote_name
     meta = Tenant._meta
     user_meta = User._meta
-    columns = ", ".join(f"t.{quote(meta.get_field(name).column)}" for name in LIST_COLUMNS)
+    columns = ", ".join(_select_column(vendor, meta.get_field(name)) for name in LIST_COLUMNS)
     users = (
         f"(SELECT COUNT(*) FROM {quote(user_meta.db_table)} u "  # noqa: S608
         f"WHERE u.{quote(user_meta.get_field('tenant').column)} = t.{quote('id')})"
@@ -139,6 +139,16 @@ def _page_sql(vendor: str, sort: str, status: bool, after: bool, tenant_count: i
         f"FROM {quote(meta.db_table)} t WHERE {' AND '.join(conditions)} "
         f"ORDER BY {sort_expression} {order}, t.{quote('id')} {order} LIMIT %s"
     )
+
+
+def _select_column(vendor: str, field) -> str:
+    column = f"t.{connection.ops.quote_name(field.column)}"
+    if vendor == "sqlite" and isinstance(field, DateTimeField):
+        # Unary + is SQLite's no-op, but an expression has no declared type, so the driver
+        # hands back the stored UTC text instead of parsing it into a datetime that would
+        # only be formatted back into text (`api_datetime` reads either).
+        return f"+{column}"
+    return column
 
 
 def tenant_list_page(
@@ -175,7 +185,9 @@ def tenant_list_page(
         rows = rows[:limit]
         last = rows[-1]
         value = last[field]
+        if isinstance(value, str) and field == "created_at":
+            value = datetime.fromisoformat(value)  # SQLite's stored text
         if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+            value = value.replace(tzinfo=UTC)  # SQLite keeps UTC without an offset
         next_cursor = encode_cursor(sort, value, last["id"])
     return TenantRowsPage(rows=rows, next_cursor=next_cursor)
