@@ -107,32 +107,54 @@ class TenantDefaultsOut(Schema):
         return partner.default_cnam or None
 
 
-def tenant_out_from_row(row: dict) -> dict:
-    """`TenantOut` as JSON types, from a row of `selectors.tenant_list_page`, in field order."""
-    street = row["e911_street"]
+def tenant_out_from_row(row: tuple) -> dict:
+    """`TenantOut` as JSON types, in field order, from a row of `selectors.tenant_list_page`
+    (its LIST_COLUMNS, then users_count)."""
+    (
+        tenant_id,
+        partner_id,
+        name,
+        sip_prefix,
+        billing_email,
+        default_cnam,
+        timezone,
+        status,
+        suspension_reason,
+        street,
+        street2,
+        city,
+        state,
+        postal_code,
+        country,
+        created_at,
+        updated_at,
+        cancelled_at,
+        purge_after,
+        users_count,
+    ) = row
     return {
-        "id": row["id"],
-        "partner_id": row["partner_id"],
-        "name": row["name"],
-        "sip_prefix": row["sip_prefix"],
-        "billing_email": row["billing_email"],
-        "default_cnam": row["default_cnam"] or None,
-        "timezone": row["timezone"],
-        "status": row["status"],
-        "suspension_reason": row["suspension_reason"] or None,
+        "id": tenant_id,
+        "partner_id": partner_id,
+        "name": name,
+        "sip_prefix": sip_prefix,
+        "billing_email": billing_email,
+        "default_cnam": default_cnam or None,
+        "timezone": timezone,
+        "status": status,
+        "suspension_reason": suspension_reason or None,
         "e911_address": {
             "street": street,
-            "street2": row["e911_street2"] or None,
-            "city": row["e911_city"],
-            "state": row["e911_state"],
-            "postal_code": row["e911_postal_code"],
-            "country": row["e911_country"] or "US",
+            "street2": street2 or None,
+            "city": city,
+            "state": state,
+            "postal_code": postal_code,
+            "country": country or "US",
         }
         if street
         else None,
-        "counts": {"users": row["users_count"]},
-        "created_at": api_datetime(row["created_at"]),
-        "updated_at": api_datetime(row["updated_at"]),
-        "cancelled_at": api_datetime(row["cancelled_at"]),
-        "purge_after": api_datetime(row["purge_after"]),
+        "counts": {"users": users_count},
+        "created_at": api_datetime(created_at),
+        "updated_at": api_datetime(updated_at),
+        "cancelled_at": api_datetime(cancelled_at),
+        "purge_after": api_datetime(purge_after),
     }

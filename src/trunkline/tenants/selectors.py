@@ -98,9 +98,12 @@ LIST_COLUMNS = (
 )
 
 
+_POSITIONS = {name: index for index, name in enumerate((*LIST_COLUMNS, "users_count"))}
+
+
 @dataclass(frozen=True)
 class TenantRowsPage:
-    rows: list[dict]  # LIST_COLUMNS plus users_count, as the database returns them
+    rows: list[tuple]  # LIST_COLUMNS then users_count, as the database returns them
     next_cursor: str | None
 
 
@@ -176,18 +179,17 @@ def tenant_list_page(
         params += [value, value, row_id]
     params.append(limit + 1)
     sql = _page_sql(connection.vendor, sort, bool(status), bool(cursor), len(tenant_ids))
-    names = (*LIST_COLUMNS, "users_count")
     with connection.cursor() as db:
         db.execute(sql, params)
-        rows = [dict(zip(names, row, strict=True)) for row in db.fetchall()]
+        rows = db.fetchall()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        value = last[field]
+        value = last[_POSITIONS[field]]
         if isinstance(value, str) and field == "created_at":
             value = datetime.fromisoformat(value)  # SQLite's stored text
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)  # SQLite keeps UTC without an offset
-        next_cursor = encode_cursor(sort, value, last["id"])
+        next_cursor = encode_cursor(sort, value, last[_POSITIONS["id"]])
     return TenantRowsPage(rows=rows, next_cursor=next_cursor)
