@@ -1,6 +1,7 @@
 """The API request log: one row per key-authenticated call, as the ORM would store it."""
 
 import os
+import threading
 from datetime import timedelta
 
 import pytest
@@ -119,3 +120,25 @@ def test_the_first_row_of_a_process_starts_its_flusher_and_exit_flush(settings, 
     assert at_exit == [buffer.flush]
     assert finalizers == [(buffer.flush, 10)]
     assert buffer.pending() == 2
+
+
+def test_a_flush_waits_for_the_write_in_progress(batched, monkeypatch):
+    """The exit flush must not return while the flusher thread's write is uncommitted."""
+    written, started, release = [], threading.Event(), threading.Event()
+
+    def slow_write(rows):
+        started.set()
+        assert release.wait(5)
+        written.append(len(rows))
+
+    monkeypatch.setattr(api_middleware, "_write_rows", slow_write)
+    batched.add({"path": "/v1/first"})
+    flusher = threading.Thread(target=batched.flush)
+    flusher.start()
+    assert started.wait(5)
+    assert not batched._writing.acquire(blocking=False)  # a second flush waits for it
+    batched.add({"path": "/v1/second"})
+    release.set()
+    flusher.join(5)
+    assert batched.flush() == 1
+    assert written == [1, 1]

@@ -217,7 +217,8 @@ class RequestLogBuffer:
     KEEP_ON_FAILURE = 50_000  # rows held for the next try while the database refuses them
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the list; held only to append or swap it
+        self._writing = threading.Lock()  # held for a whole flush
         self._rows: list[dict] = []
         self._pid: int | None = None
         self._wake = threading.Event()
@@ -240,19 +241,24 @@ class RequestLogBuffer:
         return len(self._rows)
 
     def flush(self) -> int:
-        """Write every pending row now; the number written."""
-        with self._lock:
-            rows, self._rows = self._rows, []
-        if not rows:
-            return 0
-        try:
-            _write_rows(rows)
-        except Exception:
-            logger.exception("could not write %d API request-log rows; will retry", len(rows))
+        """Write every pending row now; the number written.
+
+        One flush at a time: the flush at exit must wait for the flusher thread's write in
+        progress, or the process would end with those rows in a transaction never committed.
+        """
+        with self._writing:
             with self._lock:
-                self._rows = (rows + self._rows)[-self.KEEP_ON_FAILURE :]
-            return 0
-        return len(rows)
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                _write_rows(rows)
+            except Exception:
+                logger.exception("could not write %d API request-log rows; will retry", len(rows))
+                with self._lock:
+                    self._rows = (rows + self._rows)[-self.KEEP_ON_FAILURE :]
+                return 0
+            return len(rows)
 
     def _begin(self) -> None:
         # The first row in this process (granian forks its web workers; rows a parent left
