@@ -117,30 +117,31 @@ def _page_sql(vendor: str, sort: str, status: bool, after: bool, tenant_count: i
     columns = ", ".join(_select_column(vendor, meta.get_field(name)) for name in LIST_COLUMNS)
     users = (
         f"(SELECT COUNT(*) FROM {quote(user_meta.db_table)} u "  # noqa: S608
-        f"WHERE u.{quote(user_meta.get_field('tenant').column)} = t.{quote('id')})"
+        f"WHERE u.{quote(user_meta.get_field('tenant').column)} = t.{quote(meta.pk.column)})"
     )
     descending = sort.startswith("-")
     field = sort.lstrip("-")
     sort_expression = (
         users if field == "users_count" else f"t.{quote(meta.get_field(field).column)}"
     )
-    conditions = [f"t.{quote('partner_id')} = %s"]
+    tenant_id = f"t.{quote(meta.pk.column)}"
+    conditions = [f"t.{quote(meta.get_field('partner').column)} = %s"]
     if tenant_count:
-        conditions.append(f"t.{quote('id')} IN ({', '.join(['%s'] * tenant_count)})")
+        conditions.append(f"{tenant_id} IN ({', '.join(['%s'] * tenant_count)})")
     if status:
-        conditions.append(f"t.{quote('status')} = %s")
+        conditions.append(f"t.{quote(meta.get_field('status').column)} = %s")
     if after:
         operator = "<" if descending else ">"
         conditions.append(
             f"({sort_expression} {operator} %s OR "
-            f"({sort_expression} = %s AND t.{quote('id')} {operator} %s))"
+            f"({sort_expression} = %s AND {tenant_id} {operator} %s))"
         )
     order = "DESC" if descending else "ASC"
     # Identifiers come from the models and are quoted; every value is a parameter.
     return (
         f"SELECT {columns}, {users} AS users_count "  # noqa: S608
         f"FROM {quote(meta.db_table)} t WHERE {' AND '.join(conditions)} "
-        f"ORDER BY {sort_expression} {order}, t.{quote('id')} {order} LIMIT %s"
+        f"ORDER BY {sort_expression} {order}, {tenant_id} {order} LIMIT %s"
     )
 
 
