@@ -8,6 +8,9 @@ def _fresh_state(settings, tmp_path):
     from django.core.cache import cache
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Each API request-log row is written during its request (tests/test_api_request_log.py
+    # covers the batched writes servers use).
+    settings.API_REQUEST_LOG_FLUSH_SECONDS = 0
     cache.clear()
     ratelimit.reset()
     yield

@@ -349,8 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve portal, API and background work")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    # One process per core when rate-limit counters can be shared (REDIS_URL); else one.
     serve.add_argument(
-        "--workers", type=_web_workers, default=1, help="web processes; above 1 needs REDIS_URL"
+        "--workers",
+        type=_web_workers,
+        default=(os.cpu_count() or 1) if os.environ.get("REDIS_URL") else 1,
+        help="web processes (default: one per core with REDIS_URL, else 1)",
     )
     # Two, not more: each extra thread costs CPU in GIL hand-offs, and threads of one
     # process queue on SQLite's write lock by sleeping and retrying (docs/performance.md).

@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "trunkline.core.api_middleware.ApiMiddleware",
     "trunkline.accounts.middleware.SessionFreshnessMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "trunkline.core.middleware.PortalMessageMiddleware",  # Django's, skipped for /v1
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -2,10 +2,16 @@
 
 A key's record is cached for 60 seconds, so the database is read once a minute per key;
 revoking a key clears it here at once and in other processes within that minute.
+
+The cache holds a stamp, not the record: each process keeps the records it loaded, in
+memory, under the stamp that was current then, and uses one only while the cache still
+holds that stamp. Deleting the cache entry (revocation) therefore drops the record as
+before, and a call no longer unpickles two model instances from the cache.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +30,10 @@ from trunkline.core.middleware import client_ip
 CACHE_SECONDS = 60
 LAST_USED_EVERY_SECONDS = 60
 _MISSING = "missing"
+MAX_HELD = 10_000  # records one process keeps; past that it starts afresh
+
+# key hash -> (the cache's stamp when loaded, the record): this process's loaded records.
+_held: dict[str, tuple[str, KeyRecord | str]] = {}
 
 
 @dataclass(frozen=True)
@@ -55,16 +65,27 @@ def _load(key_hash: str) -> KeyRecord | None:
     )
 
 
+def _record(key_hash: str) -> KeyRecord | str:
+    name = cache_key_for(key_hash)
+    stamp = cache.get(name)
+    held = _held.get(key_hash)
+    if stamp is not None and held is not None and held[0] == stamp:
+        return held[1]
+    record = _load(key_hash) or _MISSING
+    if stamp is None:
+        stamp = secrets.token_hex(8)
+        cache.set(name, stamp, CACHE_SECONDS)
+    if len(_held) >= MAX_HELD:
+        _held.clear()
+    _held[key_hash] = (stamp, record)
+    return record
+
+
 def resolve_key(token: str) -> KeyRecord | None:
     """The key's live record, or None when it is unknown, revoked or expired."""
     if not keys.looks_valid(token):
         return None
-    key_hash = keys.digest(token)
-    name = cache_key_for(key_hash)
-    record = cache.get(name)
-    if record is None:
-        record = _load(key_hash) or _MISSING
-        cache.set(name, record, CACHE_SECONDS)
+    record = _record(keys.digest(token))
     if record == _MISSING or record.revoked:
         return None
     if record.expires_at is not None and record.expires_at <= timezone.now():

@@ -8,6 +8,10 @@ class SessionFreshnessMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path_info.startswith("/v1/"):
+            # API calls authenticate by key, never by session: loading the session and the
+            # user here only cost them time (and a `Vary: Cookie`).
+            return self.get_response(request)
         user = getattr(request, "user", None)
         # Django's auth middleware already refuses inactive users; a removed user keeps no
         # session because removal deletes their sessions. This catches a partner that was

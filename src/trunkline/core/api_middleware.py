@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
+import logging
+import multiprocessing.util
+import os
+import threading
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -14,6 +20,8 @@ from django.utils import timezone
 from trunkline.core.errors import envelope
 from trunkline.core.middleware import client_ip
 from trunkline.core.models import IdempotencyRecord
+
+logger = logging.getLogger("trunkline.api")
 
 API_PREFIX = "/v1/"
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -177,36 +185,124 @@ class ApiMiddleware:
         actor = getattr(request, "actor", None)
         if actor is None or actor.api_key is None:
             return
-        row = {
-            "partner_id": actor.partner.pk,
-            "api_key_id": actor.api_key.id,
-            "api_key_name": actor.api_key.name[:100],
-            "method": request.method[:8],
-            "path": request.get_full_path()[:500],
-            "status_code": response.status_code,
-            "request_id": getattr(request, "request_id", ""),
-            "ip_address": client_ip(request),
-            "duration_ms": int((time.perf_counter() - started) * 1000),
-            "created_at": timezone.now(),
-        }
-        sql, fields = _log_insert(connection.vendor)
-        params = [
+        request_log.add(
+            {
+                "partner_id": actor.partner.pk,
+                "api_key_id": actor.api_key.id,
+                "api_key_name": actor.api_key.name[:100],
+                "method": request.method[:8],
+                "path": request.get_full_path()[:500],
+                "status_code": response.status_code,
+                "request_id": getattr(request, "request_id", ""),
+                "ip_address": client_ip(request),
+                "duration_ms": int((time.perf_counter() - started) * 1000),
+                "created_at": timezone.now(),
+            }
+        )
+
+
+class RequestLogBuffer:
+    """The API request log's rows, written in batches: at least once a second and at exit.
+
+    One INSERT per call cost more CPU than many whole API calls and took SQLite's write
+    lock on every request. Rows now wait in memory and a daemon thread writes them with
+    one `executemany` in one transaction every `API_REQUEST_LOG_FLUSH_SECONDS` (default
+    1); a full buffer (`MAX_PENDING` rows) is written at once by the request that fills it,
+    and whatever is left is written when the process exits normally. A process killed
+    outright loses at most that last second's rows. `API_REQUEST_LOG_FLUSH_SECONDS = 0`
+    writes each row during its request, as the test suite does.
+    """
+
+    MAX_PENDING = 1000
+    KEEP_ON_FAILURE = 50_000  # rows held for the next try while the database refuses them
+
+    def __init__(self):
+        self._lock = threading.Lock()  # guards the list; held only to append or swap it
+        self._writing = threading.Lock()  # held for a whole flush
+        self._rows: list[dict] = []
+        self._pid: int | None = None
+        self._wake = threading.Event()
+
+    @staticmethod
+    def interval() -> float:
+        return float(getattr(settings, "API_REQUEST_LOG_FLUSH_SECONDS", 1.0))
+
+    def add(self, row: dict) -> None:
+        interval = self.interval()
+        with self._lock:
+            if interval > 0 and self._pid != os.getpid():
+                self._begin()
+            self._rows.append(row)
+            full = len(self._rows) >= self.MAX_PENDING
+        if interval <= 0 or full:
+            self.flush()
+
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def flush(self) -> int:
+        """Write every pending row now; the number written.
+
+        One flush at a time: the flush at exit must wait for the flusher thread's write in
+        progress, or the process would end with those rows in a transaction never committed.
+        """
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                _write_rows(rows)
+            except Exception:
+                logger.exception("could not write %d API request-log rows; will retry", len(rows))
+                with self._lock:
+                    self._rows = (rows + self._rows)[-self.KEEP_ON_FAILURE :]
+                return 0
+            return len(rows)
+
+    def _begin(self) -> None:
+        # The first row in this process (granian forks its web workers; rows a parent left
+        # are its own to write): a flusher thread of our own, and a last flush at exit, by
+        # atexit or, in a multiprocessing child, by its exit finalizers.
+        self._pid = os.getpid()
+        self._rows = []
+        threading.Thread(target=self._run, name="api-request-log", daemon=True).start()
+        atexit.register(self.flush)
+        multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
+
+    def _run(self) -> None:
+        from django.db import close_old_connections
+
+        while not self._wake.wait(self.interval()):
+            self.flush()
+            close_old_connections()
+
+
+def _write_rows(rows: list[dict]) -> None:
+    sql, fields = _log_insert(connection.vendor)
+    params = [
+        [
             field.get_db_prep_save(
                 row[field.attname] if field.attname in row else field.get_default(), connection
             )
             for field in fields
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        for row in rows
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+request_log = RequestLogBuffer()
 
 
 @functools.cache
 def _log_insert(vendor: str) -> tuple[str, list]:
     """The request-log INSERT, built once from the model's fields.
 
-    Every API call writes this row, and `Model.save()` costs about twice the insert
-    itself. Each value still goes through its field's conversion, and a field added to
-    the model later is written with its default, so rows match what the ORM would store.
+    `Model.save()` costs about twice the insert itself. Each value still goes through its
+    field's conversion, and a field added to the model later is written with its default,
+    so rows match what the ORM would store.
     """
     from trunkline.accounts.models import ApiRequestLog
 

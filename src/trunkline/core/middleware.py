@@ -1,8 +1,13 @@
-"""Request ids: every response carries `X-Request-Id`, echoed from the caller when sane."""
+"""Request ids: every response carries `X-Request-Id`, echoed from the caller when sane.
+
+Also the portal-only flash-message middleware, which API calls skip.
+"""
 
 import contextvars
 import re
 import uuid
+
+from django.contrib.messages.middleware import MessageMiddleware
 
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{8,64}")  # used with fullmatch
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -29,3 +34,15 @@ class RequestIdMiddleware:
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+class PortalMessageMiddleware(MessageMiddleware):
+    """Django's flash messages for the portal's pages; API calls have no page to show them.
+
+    Setting up the message storage (cookie and session back-ends) on every API call was a
+    few per cent of a small call's time.
+    """
+
+    def process_request(self, request):
+        if not request.path_info.startswith("/v1/"):
+            super().process_request(request)

@@ -123,3 +123,9 @@ def paginate(
         last = rows[-1]
         next_cursor = _encode(sort, getattr(last, sort_field), last.id)
     return Page(items=rows, next_cursor=next_cursor)
+
+
+# For list endpoints that page raw rows instead of a queryset: the same cursors.
+encode_cursor = _encode
+decode_cursor = _decode
+typed_cursor_value = _typed

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
 from trunkline.core.pagination import paginate
+from trunkline.core.responses import json_response
 from trunkline.core.schemas import ListOut
 from trunkline.tenants import selectors, services
 from trunkline.tenants.schemas import (
@@ -18,6 +19,7 @@ from trunkline.tenants.schemas import (
     TenantIn,
     TenantOut,
     TenantPatch,
+    tenant_out_from_row,
 )
 
 router = Router(tags=["Tenants"])
@@ -65,6 +67,18 @@ def create_tenant(request, payload: TenantIn):
 
 @router.get("/tenants", response=ListOut[TenantOut], auth=scope("tenants:read"))
 def list_tenants(request, query: Query[TenantListQuery]):
+    if query.search is None and request.actor.partner is not None:
+        # The busiest read of the API: rows straight to JSON, no model instances and no
+        # second validation of our own output (tests hold it equal to TenantOut's).
+        page = selectors.tenant_list_page(
+            actor=request.actor,
+            status=query.status,
+            sort=query.sort,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
+        data = [tenant_out_from_row(row) for row in page.rows]
+        return json_response({"data": data, "next_cursor": page.next_cursor})
     queryset = selectors.tenant_list(actor=request.actor, search=query.search, status=query.status)
     page = paginate(
         queryset,

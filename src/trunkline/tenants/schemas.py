@@ -6,6 +6,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
+from trunkline.core.responses import api_datetime
 from trunkline.core.schemas import InSchema
 
 Status = Literal["TRIAL", "ACTIVE", "SUSPENDED", "CANCELLED"]
@@ -104,3 +105,56 @@ class TenantDefaultsOut(Schema):
     @staticmethod
     def resolve_default_cnam(partner) -> str | None:
         return partner.default_cnam or None
+
+
+def tenant_out_from_row(row: tuple) -> dict:
+    """`TenantOut` as JSON types, in field order, from a row of `selectors.tenant_list_page`
+    (its LIST_COLUMNS, then users_count)."""
+    (
+        tenant_id,
+        partner_id,
+        name,
+        sip_prefix,
+        billing_email,
+        default_cnam,
+        timezone,
+        status,
+        suspension_reason,
+        street,
+        street2,
+        city,
+        state,
+        postal_code,
+        country,
+        created_at,
+        updated_at,
+        cancelled_at,
+        purge_after,
+        users_count,
+    ) = row
+    return {
+        "id": tenant_id,
+        "partner_id": partner_id,
+        "name": name,
+        "sip_prefix": sip_prefix,
+        "billing_email": billing_email,
+        "default_cnam": default_cnam or None,
+        "timezone": timezone,
+        "status": status,
+        "suspension_reason": suspension_reason or None,
+        "e911_address": {
+            "street": street,
+            "street2": street2 or None,
+            "city": city,
+            "state": state,
+            "postal_code": postal_code,
+            "country": country or "US",
+        }
+        if street
+        else None,
+        "counts": {"users": users_count},
+        "created_at": api_datetime(created_at),
+        "updated_at": api_datetime(updated_at),
+        "cancelled_at": api_datetime(cancelled_at),
+        "purge_after": api_datetime(purge_after),
+    }
