@@ -69,7 +69,8 @@ class RateBook:
         for row in custom:
             self._custom.setdefault(row.partner_id, []).append(row)
         self._custom = {key: self._prices(rows) for key, rows in self._custom.items()}
-        self._memo: dict[tuple[str, str, int], PlanRates] = {}
+        # partner → (segment starts, PlanRates or the reason none applies), built on use
+        self._timelines: dict[str, tuple[list[int], list[PlanRates | str]]] = {}
 
     @staticmethod
     def _prices(rows) -> dict[str, tuple[list[int], list[PlanRates]]]:
@@ -101,6 +102,44 @@ class RateBook:
         return Plan.STARTER
 
     def plan_rates(self, partner_id: str, at: int) -> PlanRates:
+        """The partner's minute prices in force at `at` (POSIX seconds)."""
+        timeline = self._timelines.get(partner_id)
+        if timeline is None:
+            timeline = self._timelines[partner_id] = self._timeline(partner_id)
+        starts, prices = timeline
+        price = prices[bisect_right(starts, at) - 1]
+        if isinstance(price, str):
+            raise RatingError(price)
+        return price
+
+    def _timeline(self, partner_id: str) -> tuple[list[int], list[PlanRates | str]]:
+        """The partner's prices as segments: the answer of `_plan_rates_at` changes only
+        where a plan period starts or ends or a price row takes effect, so it is asked once
+        per segment and a call's price is then one bisect."""
+        moments = {
+            moment
+            for starts, ends, _ in self._periods.get(partner_id, ())
+            for moment in (starts, ends)
+        }
+        for table in (self._custom.get(partner_id, {}), self._tier_prices):
+            for starts, _ in table.values():
+                moments.update(starts)
+        moments.discard(FOREVER)
+        boundaries = sorted(moments)
+        starts = [-FOREVER, *boundaries]
+        prices: list[PlanRates | str] = []
+        for index, moment in enumerate(starts):
+            if index == 0:  # everything before the first boundary
+                probe = boundaries[0] - 1 if boundaries else 0
+            else:
+                probe = moment
+            try:
+                prices.append(self._plan_rates_at(partner_id, probe))
+            except RatingError as error:
+                prices.append(str(error))
+        return starts, prices
+
+    def _plan_rates_at(self, partner_id: str, at: int) -> PlanRates:
         plan = self.plan_at(partner_id, at)
         for table in (self._custom.get(partner_id, {}), self._tier_prices):
             entry = table.get(plan)
