@@ -394,17 +394,34 @@ def _stored_call_ids(partner_id: str, call_ids: list[str]) -> set[str]:
 
 def _adapters(connection):
     """(time, date) → the values the database driver takes, as the model fields'
-    `get_db_prep_value` would make them. On SQLite that is Django's text form of the
-    UTC time, made here without its per-value checks; PostgreSQL takes the objects."""
+    `get_db_prep_value` would make them. PostgreSQL takes the objects; SQLite takes
+    Django's text form of the UTC time, made here from cached pieces (a whole-second time
+    is its day's text plus its second's)."""
     ops = connection.ops
-    if connection.vendor == "sqlite" and settings.USE_TZ:
-        zone = connection.timezone
+    if connection.vendor != "sqlite" or not settings.USE_TZ or connection.timezone_name != "UTC":
+        return ops.adapt_datetimefield_value, ops.adapt_datefield_value
+    days: dict[int, str] = {}
 
-        def sqlite_time(value):
-            return None if value is None else str(value.astimezone(zone).replace(tzinfo=None))
+    def sqlite_time(value):
+        if value is None:
+            return None
+        if value.microsecond:
+            return str(value.astimezone(UTC).replace(tzinfo=None))
+        day, second = divmod(int(value.timestamp()), 86400)
+        text = days.get(day)
+        if text is None:
+            text = days[day] = f"{date.fromordinal(_UNIX_EPOCH_ORDINAL + day)} "
+        hour, minute_second = divmod(second, 3600)
+        return text + _HOURS[hour] + _MINUTES_SECONDS[minute_second]
 
-        return sqlite_time, ops.adapt_datefield_value
-    return ops.adapt_datetimefield_value, ops.adapt_datefield_value
+    return sqlite_time, ops.adapt_datefield_value
+
+
+_UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_HOURS = tuple(f"{hour:02d}:" for hour in range(24))
+_MINUTES_SECONDS = tuple(
+    f"{minute:02d}:{second:02d}" for minute in range(60) for second in range(60)
+)
 
 
 _CALL_COLUMNS = (
@@ -573,7 +590,9 @@ def master_csv_records(
 _UNIQUEID = MASTER_CSV_COLUMNS.index("uniqueid")
 
 
-def _csv_facts(row: list[str], tenant_by_account: dict[str, Tenant], zone) -> Facts | None:
+def _csv_facts(
+    row: list[str], tenant_by_account: dict[str, Tenant], zone, zone_is_utc: bool = False
+) -> Facts | None:
     """The facts of a Master.csv row that passes every check, read straight from its
     columns; None when any check might fail, and the row then goes the general way
     (`_csv_record` and `_check`), which names the problem.
@@ -603,13 +622,21 @@ def _csv_facts(row: list[str], tenant_by_account: dict[str, Tenant], zone) -> Fa
     if not billsec.isdecimal():
         return None
     billsec = int(billsec)
+    start, end, answer = row[9].strip(), row[11].strip(), row[10].strip()
     try:
-        started = datetime.fromisoformat(row[9].strip()).replace(tzinfo=zone).astimezone(UTC)
-        ended = datetime.fromisoformat(row[11].strip()).replace(tzinfo=zone).astimezone(UTC)
-        answer = row[10].strip()
-        answered = (
-            datetime.fromisoformat(answer).replace(tzinfo=zone).astimezone(UTC) if answer else None
-        )
+        if zone_is_utc and len(start) == len(end) == 19 and len(answer) in (0, 19):
+            # "YYYY-MM-DD HH:MM:SS" in UTC: read with its offset, as replace() would set it
+            started = datetime.fromisoformat(start + "+00:00")
+            ended = datetime.fromisoformat(end + "+00:00")
+            answered = datetime.fromisoformat(answer + "+00:00") if answer else None
+        else:
+            started = datetime.fromisoformat(start).replace(tzinfo=zone).astimezone(UTC)
+            ended = datetime.fromisoformat(end).replace(tzinfo=zone).astimezone(UTC)
+            answered = (
+                datetime.fromisoformat(answer).replace(tzinfo=zone).astimezone(UTC)
+                if answer
+                else None
+            )
     except (ValueError, OverflowError):
         return None
     if ended < started or (answered is not None and not started <= answered <= ended):
@@ -626,7 +653,7 @@ def _csv_facts(row: list[str], tenant_by_account: dict[str, Tenant], zone) -> Fa
 
 
 def cdrs_import_csv(
-    lines: Iterable[str], *, zone=UTC, batch_size: int = 5000, now: datetime | None = None
+    lines: Iterable[str], *, zone=UTC, batch_size: int = 20_000, now: datetime | None = None
 ) -> IngestResult:
     """Import an Asterisk Master.csv stream for the whole platform, batch by batch.
 
@@ -662,6 +689,8 @@ def cdrs_import_csv(
 class _CsvImport:
     def __init__(self, *, rater, provider_id, accounts, partner_of, zone, now):
         self.rater, self.provider_id, self.zone, self.now = rater, provider_id, zone, now
+        # A zone with no offset ever: times can be read as UTC directly.
+        self.zone_is_utc = zone is UTC or getattr(zone, "key", "") in ("UTC", "Etc/UTC")
         self.accounts, self.partner_of = accounts, partner_of
         self.partners = {partner.id: partner for partner in _partners(set(partner_of.values()))}
         self.result = IngestResult()
@@ -685,7 +714,7 @@ class _CsvImport:
         by_partner: dict[str, dict[str, tuple[int, Facts, Rated]]] = defaultdict(dict)
         rejected: list[RejectedCallRecord] = []
         for number, row in numbered:
-            facts = _csv_facts(row, tenant_by_account, zone)
+            facts = _csv_facts(row, tenant_by_account, zone, self.zone_is_utc)
             if facts is None:
                 record = _csv_record(row, accounts, zone)
                 partner_id = partner_of.get(record.get("tenant_id", ""))
