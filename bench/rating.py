@@ -9,6 +9,9 @@ times from a skewed distribution; 5 partners, 200 tenants) and measures:
     database (SQLite, or PostgreSQL with `--database-url`), records/s and the importer's
     peak memory. Run it at two sizes to see memory stay flat (`--records`).
 
+Each leg also reports CPU time (user + sys) per record and the load average at its start
+and end: on a shared machine wall-clock rates vary with other work, CPU per record less.
+
     .venv/bin/python bench/rating.py [--records 1000000] [--skip-import]
         [--database-url postgres://…/postgres] [--json out.json]
 
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -147,15 +151,21 @@ def pure_rating(count: int) -> dict:
         for number, call in enumerate(traffic(count, prefixes, npas, rng))
     ]
     rate = rater.rate
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    cpu_started, started = time.process_time(), time.perf_counter()
     wholesale = 0
     for partner_id, direction, far_end, did, at, seconds in records:
         wholesale += rate(partner_id, direction, far_end, did, at, seconds)[2]
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     return {
         "records": count,
         "seconds": round(elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
         "records_per_s": round(count / elapsed),
+        "records_per_cpu_s": round(count / cpu),
+        "cpu_us_per_record": round(cpu / count * 1e6, 2),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "total_wholesale_usd": round(wholesale / 1e6, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -227,6 +237,19 @@ def write_master_csv(path: Path, count: int, accounts: list[str], rng: random.Ra
             )
 
 
+def _watch_peak(pid: int, done: threading.Event, peak_kb: list[int]) -> None:
+    """Sample the importer's VmHWM (its peak RSS, which only grows) until it exits. Its
+    ru_maxrss would not do: Linux carries the forking parent's size over the exec."""
+    while not done.wait(0.05):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak_kb[0] = max(peak_kb[0], int(line.split()[1]))
+
+
 def end_to_end(count: int, database_url: str) -> dict:
     directory = Path(tempfile.mkdtemp(prefix="trunkline-rating-"))
     env = dict(
@@ -270,27 +293,38 @@ def end_to_end(count: int, database_url: str) -> dict:
         accounts = json.loads(setup.stdout.strip().splitlines()[-1])
         csv_path = directory / "Master.csv"
         write_master_csv(csv_path, count, accounts, random.Random(SEED + 1))
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        completed = subprocess.run(
-            [*_trunkline(), "import-cdrs", str(csv_path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        elapsed = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise SystemExit(f"import failed:\n{completed.stderr}")
-        out = json.loads(completed.stdout)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        # The importer's own CPU time, from wait4, and its peak memory, from its VmHWM.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            importer = subprocess.Popen(
+                [*_trunkline(), "import-cdrs", str(csv_path)], env=env, stdout=out, stderr=err
+            )
+            peak_kb = [0]
+            done = threading.Event()
+            watcher = threading.Thread(target=_watch_peak, args=(importer.pid, done, peak_kb))
+            watcher.start()
+            _, status, usage = os.wait4(importer.pid, 0)
+            done.set()
+            watcher.join()
+            elapsed = time.perf_counter() - started
+            importer.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0), err.seek(0)
+            if importer.returncode != 0:
+                raise SystemExit(f"import failed:\n{err.read()}")
+            result = json.loads(out.read())
+        cpu = usage.ru_utime + usage.ru_stime
         return {
             "database": "postgresql" if database_url else "sqlite",
             "records": count,
-            "accepted": out["accepted"],
-            "rejected": out["rejected"],
+            "accepted": result["accepted"],
+            "rejected": result["rejected"],
             "seconds": round(elapsed, 1),
             "records_per_s": round(count / elapsed),
-            "importer_peak_rss_mb": round(peak, 1),
+            "importer_cpu_seconds": round(cpu, 1),
+            "importer_cpu_us_per_record": round(cpu / count * 1e6, 1),
+            "importer_peak_rss_mb": round(peak_kb[0] / 1024, 1),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "csv_mb": round(csv_path.stat().st_size / 2**20, 1),
         }
     finally:
@@ -312,7 +346,7 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "load_average": os.getloadavg(),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
         },
     }
     if not args.skip_pure:

@@ -136,3 +136,79 @@ def test_the_call_engine_clock(tmp_path, capsys, tenant, carrier):
 def test_bad_arguments(capsys, db, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_fast_reading_of_a_row_agrees_with_the_checks():
+    """Rows are read straight into facts when every check passes; any row the checks
+    refuse must fall back to them (to be refused with its reason), and a row read the
+    fast way must give exactly what the checks give."""
+    import csv
+    import random
+    from zoneinfo import ZoneInfo
+
+    from trunkline.billing.cdrs import Rejected, _check, _csv_facts, _csv_record
+    from trunkline.tenants.models import Tenant
+
+    tenant = Tenant(id="tnt_a", partner_id="ptr_a", sip_prefix="ozark", timezone="UTC")
+    choices = {
+        0: ["ozark", "nobody", "", "ozark "],
+        1: ["5015550100", "+15015550100", " 5015550100 ", "101", "", "x" * 40, "50155\x000100"],
+        2: ["5015550123", "8775550100", "011442079460000", "15015550123", "  ", "+1"],
+        3: ["ozark-outbound", "ozark-inbound", "ozark-internal", "outbound", "ozark-sideways"],
+        9: [
+            "2026-11-10 15:00:00",
+            "2026-11-10T15:00:00",
+            "2026-11-10 15:00:00+05:00",
+            "",
+            "not a time",
+            "2026-11-01 01:30:00",
+            "2026-11-10 15:00:00.250000",
+            "0001-01-01",
+        ],
+        10: ["", "2026-11-10 15:00:05", "2026-11-10 15:02:00", "2026-11-10 14:00:00", "x"],
+        11: [
+            "2026-11-10 15:01:06",
+            "2026-11-10 15:00:00",
+            "2026-11-18 15:00:00",
+            "2026-11-10 14:00:00",
+            "2026-11-01 02:30:00",
+            "",
+        ],
+        13: ["61", "0", "66", "62", " 61", "-1", "\u00b2", "\u0666\u0661", "", "600000"],
+        16: ["1731250800.1", " a.1 ", "", " ", "x" * 129, "a\x00b"],
+    }
+    rng = random.Random(5)
+    fast = 0
+    for zone in (ZoneInfo("UTC"), ZoneInfo("America/Chicago")):
+        for _ in range(4_000):
+            line = next(
+                csv.reader(
+                    [
+                        row(
+                            "ozark",
+                            "5015550100",
+                            "5015550123",
+                            "ozark-outbound",
+                            "2026-11-10 15:00:00",
+                            "2026-11-10 15:00:05",
+                            "2026-11-10 15:01:06",
+                            61,
+                            "1731250800.1",
+                        )
+                    ]
+                )
+            )
+            for column, values in choices.items():
+                if rng.random() < 0.3:
+                    line[column] = rng.choice(values)
+            if rng.random() < 0.02:
+                line = line[: rng.randint(1, 17)]
+            facts = _csv_facts(line, {"ozark": tenant}, zone, str(zone) == "UTC")
+            try:
+                checked = _check(_csv_record(line, {"ozark": "tnt_a"}, zone), {"tnt_a": tenant})
+            except Rejected:
+                assert facts is None, line
+                continue
+            assert facts is None or facts == checked, line
+            fast += facts is not None
+    assert fast > 1_000  # good rows do take the fast way

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from trunkline.billing.rating import (
+    FOREVER,
     INTERNAL,
     INTERNATIONAL,
     LOCAL,
@@ -162,3 +163,34 @@ def test_unanswered_calls_cost_nothing():
 def test_records_that_cannot_be_rated_say_why(direction, far_end, did, seconds, message):
     with pytest.raises(RatingError, match=message):
         _rater().rate("ptr_a", direction, far_end, did, JAN, seconds)
+
+
+def test_longest_prefix_match_agrees_with_trying_every_prefix():
+    import random
+
+    rng = random.Random(7)
+    rows = [Rate("", 1, id="any")]
+    for number in range(3_000):
+        prefix = rng.choice(["1", "44", "1876", "33", "4420"]) + str(rng.randint(0, 10**6))
+        prefix = prefix[: rng.randint(1, 9)]
+        starts = rng.choice([0, JAN, FEB])
+        rows.append(Rate(prefix, number, starts=starts, ends=rng.choice([FEB, FOREVER]), id=prefix))
+    table = PrefixTable(rows)
+
+    by_prefix: dict[str, list[Rate]] = {}
+    for rate in rows:
+        by_prefix.setdefault(rate.prefix, []).append(rate)
+
+    def slow(digits, at):
+        for length in range(len(digits), -1, -1):
+            group = by_prefix.get(digits[:length], [])
+            in_force = [rate for rate in group if rate.starts <= at < rate.ends]
+            if in_force:
+                return max(in_force, key=lambda rate: rate.starts)
+        return None
+
+    for _ in range(1_500):
+        digits = rng.choice(["1", "44", "1876", "33", "4420", "9"]) + str(rng.randint(0, 10**9))
+        digits = digits[: rng.randint(1, 12)]
+        at = rng.choice([0, JAN - 1, JAN, FEB - 1, FEB])
+        assert table.match(digits, at) == slow(digits, at), (digits, at)

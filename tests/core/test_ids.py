@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from trunkline.core.ids import PREFIXES, id_factory, looks_like, new_id
+from trunkline.core import ids
+from trunkline.core.ids import PREFIXES, id_factory, looks_like, new_id, new_ids
 
 ID = re.compile(r"[a-z]{3}_[0-9a-hjkmnp-tv-z]{26}")
 
@@ -68,3 +69,23 @@ def test_looks_like():
     assert not looks_like("tnt", "ptr_01abc")
     assert not looks_like("tnt", None)
     assert not looks_like("tnt", "tnt_" + "x" * 80)
+
+
+def test_ids_made_in_bulk_sort_between_the_ids_made_before_and_after():
+    before = new_id("cdr")
+    bulk = new_ids("cdr", 3_000)
+    after = new_id("cdr")
+    assert len(set(bulk)) == 3_000 and all(ID.fullmatch(value) for value in bulk)
+    assert [before, *bulk, after] == sorted([before, *bulk, after])
+    assert new_ids("cdr", 0) == []
+
+
+def test_a_random_part_that_runs_out_carries_into_the_next_millisecond(monkeypatch):
+    import time
+
+    future = int(time.time() * 1000) + 10**6
+    monkeypatch.setattr(ids, "_last", [future, (1 << 80) - 2])
+    values = new_ids("cdr", 3)
+    assert values == sorted(values)
+    assert values[1].endswith("0" * 16) and values[2].endswith("0" * 15 + "1")
+    assert values[0][4:14] < values[1][4:14]  # the millisecond moved on

@@ -14,18 +14,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trunkline.billing import ledger
 from trunkline.billing.models import CallRecord, Posting, RejectedCallRecord, TenantUsage
 from trunkline.billing.rates import RateBook
-from trunkline.billing.rating import INTERNATIONAL, LOCAL, TOLL_FREE, Rater, RatingError
+from trunkline.billing.rating import INTERNATIONAL, LOCAL, TOLL_FREE, Rated, Rater, RatingError
 from trunkline.core.actors import Actor
 from trunkline.core.errors import ValidationFailed
-from trunkline.core.ids import new_id
+from trunkline.core.ids import new_id, new_ids
 from trunkline.core.money import Money
 from trunkline.tenants.models import Tenant
 
@@ -52,11 +54,29 @@ USAGE_POSTING = {
     TOLL_FREE: Posting.Type.USAGE_TOLL_FREE,
     INTERNATIONAL: Posting.Type.USAGE_INTERNATIONAL,
 }
-COUNTER = {
-    LOCAL: "local_seconds",
-    TOLL_FREE: "toll_free_seconds",
-    INTERNATIONAL: "international_seconds",
-}
+_COUNTERS = (
+    "calls",
+    "local_seconds",
+    "toll_free_seconds",
+    "international_seconds",
+    "wholesale_micros",
+)
+# where each class's billable seconds are counted, as a position in _COUNTERS
+COUNTER = {LOCAL: 1, TOLL_FREE: 2, INTERNATIONAL: 3}
+
+
+class Facts(NamedTuple):
+    """A record that passed the checks, as stored."""
+
+    call_id: str
+    tenant: Tenant
+    direction: str
+    from_number: str
+    to_number: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    billsec: int
 
 
 class Rejected(ValueError):
@@ -109,7 +129,7 @@ def _text(record: dict, name: str, longest: int) -> str:
     return value.strip()
 
 
-def _check(record, tenants: dict[str, Tenant]) -> dict:
+def _check(record, tenants: dict[str, Tenant]) -> Facts:
     """The record's facts, or Rejected naming the first problem."""
     if not isinstance(record, dict):
         raise Rejected("a record is a JSON object")
@@ -149,17 +169,40 @@ def _check(record, tenants: dict[str, Tenant]) -> dict:
         raise Rejected("billsec is longer than the call", "billsec")
     if billsec > 0 and answered is None and direction != "internal":
         answered = ended - timedelta(seconds=billsec)
-    return {
-        "call_id": call_id,
-        "tenant": tenant,
-        "direction": direction,
-        "from": from_number,
-        "to": to_number,
-        "started_at": started,
-        "answered_at": answered,
-        "ended_at": ended,
-        "billsec": billsec,
-    }
+    return Facts(
+        call_id, tenant, direction, from_number, to_number, started, answered, ended, billsec
+    )
+
+
+def _rate(rater: Rater, partner_id: str, facts: Facts) -> Rated:
+    """Outbound calls are rated by the far end (`to`), inbound ones by our DID (`to`)."""
+    direction = facts.direction
+    return rater.rate(
+        partner_id,
+        direction,
+        facts.to_number if direction == "outbound" else facts.from_number,
+        facts.to_number if direction == "inbound" else facts.from_number,
+        int(facts.started_at.timestamp()),
+        facts.billsec,
+    )
+
+
+def _rejection(partner, record, problem: Rejected | RatingError, source: str, now):
+    """The stored rejection of `record` and its entry in the response (without index)."""
+    reason = problem.reason if isinstance(problem, Rejected) else str(problem)
+    call_id = record.get("call_id") if isinstance(record, dict) else None
+    call_id = call_id[:128] if isinstance(call_id, str) else ""
+    row = RejectedCallRecord(
+        id=new_id("cdx"),
+        partner=partner,
+        call_id=call_id,
+        reason=reason[:300],
+        field=problem.field,
+        record=record if isinstance(record, dict) else {"value": record},
+        source=source,
+        received_at=now,
+    )
+    return row, {"call_id": call_id, "reason": reason, "field": problem.field or None}
 
 
 def cdrs_ingest(
@@ -200,110 +243,117 @@ def cdrs_ingest(
 
     result = IngestResult()
     rejected: list[RejectedCallRecord] = []
-    candidates: dict[str, tuple[int, dict, tuple]] = {}
+    candidates: dict[str, tuple[int, Facts, Rated]] = {}
     for index, record in enumerate(records):
         try:
             facts = _check(record, tenants)
-            if facts["call_id"] in candidates:
+            if facts.call_id in candidates:
                 result.duplicates += 1
                 continue
-            did = facts["to"] if facts["direction"] == "inbound" else facts["from"]
-            rated = rater.rate(
-                partner.id,
-                facts["direction"],
-                facts["to"] if facts["direction"] == "outbound" else facts["from"],
-                did,
-                int(facts["started_at"].timestamp()),
-                facts["billsec"],
-            )
+            rated = _rate(rater, partner.id, facts)
         except (Rejected, RatingError) as problem:
-            reason = problem.reason if isinstance(problem, Rejected) else str(problem)
-            name = problem.field
-            call_id = record.get("call_id") if isinstance(record, dict) else None
-            call_id = call_id[:128] if isinstance(call_id, str) else ""
-            rejected.append(
-                RejectedCallRecord(
-                    id=new_id("cdx"),
-                    partner=partner,
-                    call_id=call_id,
-                    reason=reason[:300],
-                    field=name,
-                    record=record if isinstance(record, dict) else {"value": record},
-                    source=source,
-                    received_at=now,
-                )
-            )
-            result.rejected.append(
-                {"index": index, "call_id": call_id, "reason": reason, "field": name or None}
-            )
+            row, reported = _rejection(partner, record, problem, source, now)
+            rejected.append(row)
+            result.rejected.append({"index": index, **reported})
             continue
-        candidates[facts["call_id"]] = (index, facts, rated)
+        candidates[facts.call_id] = (index, facts, rated)
 
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                accepted, duplicates = _store(partner, candidates, provider_id, source, now)
-                RejectedCallRecord.objects.bulk_create(rejected)
-            break
-        except IntegrityError:
-            # A concurrent import stored some of these call ids first; look again.
-            if attempt == 2:
-                raise
+    accepted, duplicates = _commit([(partner, candidates)], rejected, provider_id, source, now)
     result.accepted += accepted
     result.duplicates += duplicates
     return result
 
 
+def _commit(batches, rejected, provider_id, source, now) -> tuple[int, int]:
+    """Store every partner's new records and the rejections in one transaction; return
+    (records stored, records found already stored). Partners go in id order, so two
+    imports lock their wallets in the same order."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                accepted = duplicates = 0
+                for partner, candidates in sorted(batches, key=lambda batch: batch[0].id):
+                    stored, seen = _store(partner, candidates, provider_id, source, now)
+                    accepted, duplicates = accepted + stored, duplicates + seen
+                RejectedCallRecord.objects.bulk_create(rejected)
+            return accepted, duplicates
+        except IntegrityError:
+            # A concurrent import stored some of these call ids first; look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _store(partner, candidates, provider_id, source, now) -> tuple[int, int]:
     if not candidates:
         return 0, 0
-    existing = set(
-        CallRecord.objects.filter(partner=partner, call_id__in=list(candidates)).values_list(
-            "call_id", flat=True
-        )
+    existing = _stored_call_ids(partner.id, list(candidates))
+    # In call_id order, so concurrent imports of overlapping files meet the unique index
+    # in the same order (a waiting insert, not a deadlock, on PostgreSQL).
+    new = sorted(
+        (value for call_id, value in candidates.items() if call_id not in existing),
+        key=lambda value: value[1].call_id,
     )
+    if not new:
+        return 0, len(candidates)
+    connection = transaction.get_connection()
+    adapt_time, adapt_date = _adapters(connection)
+    imported_at = adapt_time(now)
+    zones: dict[str, ZoneInfo] = {}
+    cycles: dict[tuple[int, int], tuple[date, object]] = {}
     rows = []
-    usage: dict[tuple[str, date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    usage: dict[tuple[str, date], list[int]] = {}
     charges: dict[str, int] = defaultdict(int)
-    for call_id, (_, facts, rated) in candidates.items():
-        if call_id in existing:
-            continue
-        tenant = facts["tenant"]
-        cycle = usage_cycle_start(tenant.timezone, facts["started_at"])
+    for record_id, (_, facts, rated) in zip(new_ids("cdr", len(new)), new, strict=True):
+        call_id, tenant, direction, from_number, to_number, started, answered, ended, billsec = (
+            facts
+        )
+        call_class, billable, wholesale, provider_cost, rate_id, provider_rate_id = rated
+        # The tenant's usage cycle: the calendar month in its time zone (usage_cycle_start).
+        zone = zones.get(tenant.timezone) or zones.setdefault(
+            tenant.timezone, ZoneInfo(tenant.timezone)
+        )
+        local = started.astimezone(zone)
+        month = (local.year, local.month)
+        cycle = cycles.get(month)
+        if cycle is None:
+            first_day = date(local.year, local.month, 1)
+            cycle = cycles[month] = (first_day, adapt_date(first_day))
         rows.append(
             (
-                new_id("cdr"),
+                record_id,
                 partner.id,
                 tenant.id,
                 call_id,
-                facts["direction"],
-                facts["from"],
-                facts["to"],
-                facts["started_at"],
-                facts["answered_at"],
-                facts["ended_at"],
-                facts["billsec"],
-                rated.call_class,
-                rated.billable_seconds,
-                rated.wholesale_micros,
-                rated.provider_cost_micros,
-                provider_id if rated.provider_rate_id else None,
-                rated.rate_id,
-                rated.provider_rate_id,
-                cycle,
+                direction,
+                from_number,
+                to_number,
+                adapt_time(started),
+                adapt_time(answered),
+                adapt_time(ended),
+                billsec,
+                call_class,
+                billable,
+                wholesale,
+                provider_cost,
+                provider_id if provider_rate_id else None,
+                rate_id,
+                provider_rate_id,
+                cycle[1],
                 source,
-                now,
+                imported_at,
             )
         )
-        counters = usage[(tenant.id, cycle)]
-        counters["calls"] += 1
-        if rated.call_class in COUNTER:
-            counters[COUNTER[rated.call_class]] += rated.billable_seconds
-            counters["wholesale_micros"] += rated.wholesale_micros
-            charges[rated.call_class] += rated.wholesale_micros
-    if not rows:
-        return 0, len(candidates)
-    _insert_calls(rows)
+        counters = usage.get((tenant.id, cycle[0]))
+        if counters is None:
+            counters = usage[(tenant.id, cycle[0])] = [0] * len(_COUNTERS)
+        counters[0] += 1
+        slot = COUNTER.get(call_class)
+        if slot is not None:
+            counters[slot] += billable
+            counters[4] += wholesale
+            charges[call_class] += wholesale
+    _insert_calls(connection, rows)
     _count(partner, usage, now)
     # The batch's first new record names the postings, so a retried import (which finds
     # the records stored) can never charge them twice.
@@ -322,6 +372,56 @@ def _store(partner, candidates, provider_id, source, now) -> tuple[int, int]:
                 now=now,
             )
     return len(rows), len(candidates) - len(rows)
+
+
+def _stored_call_ids(partner_id: str, call_ids: list[str]) -> set[str]:
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    found: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(call_ids), 900):  # under SQLite's parameter limit
+            chunk = call_ids[start : start + 900]
+            cursor.execute(
+                # names from the model's metadata; every value is a parameter
+                f"SELECT {quote('call_id')} FROM {quote(CallRecord._meta.db_table)} "  # noqa: S608
+                f"WHERE {quote('partner_id')} = %s AND {quote('call_id')} IN "
+                f"({', '.join(['%s'] * len(chunk))})",
+                [partner_id, *chunk],
+            )
+            found.update(call_id for (call_id,) in cursor.fetchall())
+    return found
+
+
+def _adapters(connection):
+    """(time, date) → the values the database driver takes, as the model fields'
+    `get_db_prep_value` would make them. PostgreSQL takes the objects; SQLite takes
+    Django's text form of the UTC time, made here from cached pieces (a whole-second time
+    is its day's text plus its second's)."""
+    ops = connection.ops
+    if connection.vendor != "sqlite" or not settings.USE_TZ or connection.timezone_name != "UTC":
+        return ops.adapt_datetimefield_value, ops.adapt_datefield_value
+    days: dict[int, str] = {}
+
+    def sqlite_time(value):
+        if value is None:
+            return None
+        if value.microsecond:
+            return str(value.astimezone(UTC).replace(tzinfo=None))
+        day, second = divmod(int(value.timestamp()), 86400)
+        text = days.get(day)
+        if text is None:
+            text = days[day] = f"{date.fromordinal(_UNIX_EPOCH_ORDINAL + day)} "
+        hour, minute_second = divmod(second, 3600)
+        return text + _HOURS[hour] + _MINUTES_SECONDS[minute_second]
+
+    return sqlite_time, ops.adapt_datefield_value
+
+
+_UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_HOURS = tuple(f"{hour:02d}:" for hour in range(24))
+_MINUTES_SECONDS = tuple(
+    f"{minute:02d}:{second:02d}" for minute in range(60) for second in range(60)
+)
 
 
 _CALL_COLUMNS = (
@@ -347,40 +447,27 @@ _CALL_COLUMNS = (
     "source",
     "imported_at",
 )
-_TIME_COLUMNS = (7, 8, 9, 20)
-_DATE_COLUMNS = (18,)
 
 
-def _insert_calls(rows: list[tuple]) -> None:
-    """One prepared INSERT run for every row: the import's hot path skips the ORM's
-    per-field preparation, adapting only the date and time columns."""
-    connection = transaction.get_connection()
-    adapt_time = connection.ops.adapt_datetimefield_value
-    adapt_date = connection.ops.adapt_datefield_value
-    prepared = []
-    for row in rows:
-        values = list(row)
-        for index in _TIME_COLUMNS:
-            values[index] = adapt_time(values[index])
-        for index in _DATE_COLUMNS:
-            values[index] = adapt_date(values[index])
-        prepared.append(values)
+def _insert_calls(connection, rows: list[tuple]) -> None:
+    """Write the batch's call records, their values already adapted for the database:
+    COPY on PostgreSQL, one prepared INSERT run for every row elsewhere. Either skips the
+    ORM's per-field preparation, which costs more than the rest of the import."""
     table = connection.ops.quote_name(CallRecord._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(column) for column in _CALL_COLUMNS)
-    marks = ", ".join(["%s"] * len(_CALL_COLUMNS))
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Errors (a call id stored by a concurrent import) surface as Django's
+            # IntegrityError, as they would from the INSERT.
+            sql = f"COPY {table} ({columns}) FROM STDIN"
+            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(_CALL_COLUMNS))
         # Names come from the model's metadata; every value is a parameter.
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
-        cursor.executemany(sql, prepared)
-
-
-_COUNTERS = (
-    "calls",
-    "local_seconds",
-    "toll_free_seconds",
-    "international_seconds",
-    "wholesale_micros",
-)
+        cursor.executemany(sql, rows)
 
 
 def _count(partner, usage: dict[tuple[str, date], dict[str, int]], now) -> None:
@@ -406,7 +493,7 @@ def _count(partner, usage: dict[tuple[str, date], dict[str, int]], now) -> None:
             tenant_id,
             partner.id,
             connection.ops.adapt_datefield_value(cycle),
-            *(counters.get(name, 0) for name in _COUNTERS),
+            *counters,
             stamp,
         )
         for (tenant_id, cycle), counters in sorted(usage.items())
@@ -458,8 +545,31 @@ def _csv_time(value: str, zone) -> str:
         return ""
     try:
         return datetime.fromisoformat(value).replace(tzinfo=zone).astimezone(UTC).isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):
         return value  # refused with its field name by the checks
+
+
+def _csv_record(row: list[str], tenants_by_account: dict[str, str], zone) -> dict:
+    """One Master.csv row as an API-shaped record (what a rejection stores)."""
+    if len(row) < len(MASTER_CSV_COLUMNS) - 1:
+        return {
+            CSV_PROBLEM: f"the row has {len(row)} columns; Master.csv rows have "
+            f"{len(MASTER_CSV_COLUMNS)}"
+        }
+    values = dict(zip(MASTER_CSV_COLUMNS, row, strict=False))
+    context = values["dcontext"]
+    direction = context.rsplit("-", 1)[-1] if "-" in context else ""
+    return {
+        "call_id": values["uniqueid"],
+        "tenant_id": tenants_by_account.get(values["accountcode"], ""),
+        "direction": direction,
+        "from": _e164(values["src"]),
+        "to": _e164(values["dst"]),
+        "started_at": _csv_time(values["start"], zone),
+        "answered_at": _csv_time(values["answer"], zone) or None,
+        "ended_at": _csv_time(values["end"], zone),
+        "billsec": int(values["billsec"]) if values["billsec"].strip().isdecimal() else -1,
+    }
 
 
 def master_csv_records(
@@ -473,104 +583,198 @@ def master_csv_records(
     Rows with a wrong number of columns come out as records the checks refuse.
     """
     for row in csv.reader(lines):
-        if not row:
-            continue
-        if len(row) < len(MASTER_CSV_COLUMNS) - 1:
-            yield {
-                CSV_PROBLEM: f"the row has {len(row)} columns; Master.csv rows have "
-                f"{len(MASTER_CSV_COLUMNS)}"
-            }
-            continue
-        values = dict(zip(MASTER_CSV_COLUMNS, row, strict=False))
-        context = values["dcontext"]
-        direction = context.rsplit("-", 1)[-1] if "-" in context else ""
-        record = {
-            "call_id": values["uniqueid"],
-            "tenant_id": tenants_by_account.get(values["accountcode"], ""),
-            "direction": direction,
-            "from": _e164(values["src"]),
-            "to": _e164(values["dst"]),
-            "started_at": _csv_time(values["start"], zone),
-            "answered_at": _csv_time(values["answer"], zone) or None,
-            "ended_at": _csv_time(values["end"], zone),
-            "billsec": int(values["billsec"]) if values["billsec"].strip().isdigit() else -1,
-        }
-        yield record
+        if row:
+            yield _csv_record(row, tenants_by_account, zone)
+
+
+_UNIQUEID = MASTER_CSV_COLUMNS.index("uniqueid")
+
+
+def _csv_facts(
+    row: list[str], tenant_by_account: dict[str, Tenant], zone, zone_is_utc: bool = False
+) -> Facts | None:
+    """The facts of a Master.csv row that passes every check, read straight from its
+    columns; None when any check might fail, and the row then goes the general way
+    (`_csv_record` and `_check`), which names the problem.
+
+    This is `_check(_csv_record(row))` for a good row without the record's dictionary
+    or the times' round trip through text: each condition below is one of `_check`'s,
+    on the values `_csv_record` would give it.
+    """
+    if len(row) <= _UNIQUEID:
+        return None
+    tenant = tenant_by_account.get(row[0])
+    if tenant is None:
+        return None
+    _, dash, direction = row[3].rpartition("-")
+    if not dash or direction not in DIRECTIONS:
+        return None
+    call_id = row[_UNIQUEID]
+    if len(call_id) > 128 or "\x00" in call_id:
+        return None
+    call_id = call_id.strip()
+    from_number, to_number = _e164(row[1]), _e164(row[2])  # stripped by _e164
+    if not (call_id and 0 < len(from_number) <= 32 and 0 < len(to_number) <= 32):
+        return None
+    if "\x00" in from_number or "\x00" in to_number:
+        return None
+    billsec = row[13]
+    if not billsec.isdecimal():
+        return None
+    billsec = int(billsec)
+    start, end, answer = row[9].strip(), row[11].strip(), row[10].strip()
+    try:
+        if zone_is_utc and len(start) == len(end) == 19 and len(answer) in (0, 19):
+            # "YYYY-MM-DD HH:MM:SS" in UTC: read with its offset, as replace() would set it
+            started = datetime.fromisoformat(start + "+00:00")
+            ended = datetime.fromisoformat(end + "+00:00")
+            answered = datetime.fromisoformat(answer + "+00:00") if answer else None
+        else:
+            started = datetime.fromisoformat(start).replace(tzinfo=zone).astimezone(UTC)
+            ended = datetime.fromisoformat(end).replace(tzinfo=zone).astimezone(UTC)
+            answered = (
+                datetime.fromisoformat(answer).replace(tzinfo=zone).astimezone(UTC)
+                if answer
+                else None
+            )
+    except (ValueError, OverflowError):
+        return None
+    if ended < started or (answered is not None and not started <= answered <= ended):
+        return None
+    if (ended - started).total_seconds() > LONGEST_CALL:
+        return None
+    if billsec > (ended - (answered or started)).total_seconds() + 1:
+        return None
+    if billsec > 0 and answered is None and direction != "internal":
+        answered = ended - timedelta(seconds=billsec)
+    return Facts(
+        call_id, tenant, direction, from_number, to_number, started, answered, ended, billsec
+    )
 
 
 def cdrs_import_csv(
-    lines: Iterable[str], *, zone=UTC, batch_size: int = 5000, now: datetime | None = None
+    lines: Iterable[str], *, zone=UTC, batch_size: int = 20_000, now: datetime | None = None
 ) -> IngestResult:
     """Import an Asterisk Master.csv stream for the whole platform, batch by batch.
 
     `accountcode` names the tenant by its SIP prefix (unique across the platform), which
-    also gives the partner; each partner's rows go through `cdrs_ingest` like API
-    records. Rows naming no known tenant are kept as rejections without a partner.
-    Memory stays flat: one batch is read, rated and committed at a time.
+    also gives the partner; each row is checked and rated like an API record, and each
+    batch of rows is stored, counted and charged in one transaction (every partner's
+    records of the batch, with their usage postings). Rows naming no known tenant are
+    kept as rejections without a partner. Memory stays flat: one batch is read, rated
+    and committed at a time.
     """
     now = now or timezone.now()
     book = RateBook()
-    rater = book.rater()
-    accounts = dict(Tenant.objects.values_list("sip_prefix", "id"))
-    partner_of = dict(Tenant.objects.values_list("id", "partner_id"))
-    partners = {partner.id: partner for partner in _partners(set(partner_of.values()))}
-    result = IngestResult()
-    batch: list[tuple[int, dict]] = []  # (row number in the file, record)
-
-    def flush() -> None:
-        by_partner: dict[str, list[dict]] = defaultdict(list)
-        orphans: list[RejectedCallRecord] = []
-        for number, record in batch:
-            partner_id = partner_of.get(record.get("tenant_id", ""))
-            if partner_id is None:
-                reason = record.get(CSV_PROBLEM) or "no tenant has this accountcode (SIP prefix)"
-                orphans.append(
-                    RejectedCallRecord(
-                        id=new_id("cdx"),
-                        partner=None,
-                        call_id=record.get("call_id", "")[:128],
-                        reason=reason,
-                        field="" if CSV_PROBLEM in record else "accountcode",
-                        record=record,
-                        source="csv",
-                        received_at=now,
-                    )
-                )
-                result.rejected.append(
-                    {
-                        "index": number,
-                        "call_id": record.get("call_id", ""),
-                        "reason": reason,
-                        "field": None if CSV_PROBLEM in record else "accountcode",
-                    }
-                )
-                continue
-            by_partner[partner_id].append((number, record))
-        if orphans:
-            RejectedCallRecord.objects.bulk_create(orphans)
-        for partner_id, numbered in by_partner.items():
-            part = cdrs_ingest(
-                actor=Actor.system(partner=partners[partner_id]),
-                records=[record for _, record in numbered],
-                source="csv",
-                rater=rater,
-                book=book,
-                now=now,
-                limit=batch_size,
-            )
-            for rejection in part.rejected:  # report rows of the file, not batch positions
-                rejection["index"] = numbered[rejection["index"]][0]
-            result.merge(part)
-        batch.clear()
-
-    records = master_csv_records(lines, tenants_by_account=accounts, zone=zone)
-    for row_number, record in enumerate(records, start=1):
-        batch.append((row_number, record))
+    importer = _CsvImport(
+        rater=book.rater(),
+        provider_id=book.provider.id if book.provider else None,
+        accounts=dict(Tenant.objects.values_list("sip_prefix", "id")),
+        partner_of=dict(Tenant.objects.values_list("id", "partner_id")),
+        zone=zone,
+        now=now,
+    )
+    batch: list[tuple[int, list[str]]] = []  # (row number in the file, row)
+    rows = (row for row in csv.reader(lines) if row)
+    for row_number, row in enumerate(rows, start=1):
+        batch.append((row_number, row))
         if len(batch) >= batch_size:
-            flush()
+            importer.batch(batch)
+            batch.clear()
     if batch:
-        flush()
-    return result
+        importer.batch(batch)
+    return importer.result
+
+
+class _CsvImport:
+    def __init__(self, *, rater, provider_id, accounts, partner_of, zone, now):
+        self.rater, self.provider_id, self.zone, self.now = rater, provider_id, zone, now
+        # A zone with no offset ever: times can be read as UTC directly.
+        self.zone_is_utc = zone is UTC or getattr(zone, "key", "") in ("UTC", "Etc/UTC")
+        self.accounts, self.partner_of = accounts, partner_of
+        self.partners = {partner.id: partner for partner in _partners(set(partner_of.values()))}
+        self.result = IngestResult()
+
+    def batch(self, numbered: list[tuple[int, list[str]]]) -> None:
+        accounts, partner_of, zone, now = self.accounts, self.partner_of, self.zone, self.now
+        # The tenants as they are now: one deleted or moved since the import began is
+        # "no such tenant", as it would be for an API record.
+        wanted = {row[0]: accounts[row[0]] for _, row in numbered if row[0] in accounts}
+        tenants = {
+            tenant.id: tenant
+            for tenant in Tenant.objects.filter(id__in=set(wanted.values()))
+            if tenant.partner_id == partner_of.get(tenant.id)
+        }
+        tenant_by_account = {
+            account: tenants[tenant_id]
+            for account, tenant_id in wanted.items()
+            if tenant_id in tenants
+        }
+        rater = self.rater
+        by_partner: dict[str, dict[str, tuple[int, Facts, Rated]]] = defaultdict(dict)
+        rejected: list[RejectedCallRecord] = []
+        for number, row in numbered:
+            facts = _csv_facts(row, tenant_by_account, zone, self.zone_is_utc)
+            if facts is None:
+                record = _csv_record(row, accounts, zone)
+                partner_id = partner_of.get(record.get("tenant_id", ""))
+                if partner_id is None:
+                    self._orphan(rejected, number, record)
+                    continue
+                try:
+                    facts = _check(record, tenants)
+                except Rejected as problem:
+                    self._reject(rejected, number, partner_id, record, problem)
+                    continue
+            partner_id = facts.tenant.partner_id
+            candidates = by_partner[partner_id]
+            if facts.call_id in candidates:
+                self.result.duplicates += 1
+                continue
+            try:
+                rated = _rate(rater, partner_id, facts)
+            except RatingError as problem:
+                record = _csv_record(row, accounts, zone)
+                self._reject(rejected, number, partner_id, record, problem)
+                continue
+            candidates[facts.call_id] = (number, facts, rated)
+        accepted, duplicates = _commit(
+            [(self.partners[partner_id], found) for partner_id, found in by_partner.items()],
+            rejected,
+            self.provider_id,
+            "csv",
+            now,
+        )
+        self.result.accepted += accepted
+        self.result.duplicates += duplicates
+
+    def _reject(self, rejected, number, partner_id, record, problem) -> None:
+        row, reported = _rejection(self.partners[partner_id], record, problem, "csv", self.now)
+        rejected.append(row)
+        self.result.rejected.append({"index": number, **reported})
+
+    def _orphan(self, rejected, number, record) -> None:
+        reason = record.get(CSV_PROBLEM) or "no tenant has this accountcode (SIP prefix)"
+        rejected.append(
+            RejectedCallRecord(
+                id=new_id("cdx"),
+                partner=None,
+                call_id=record.get("call_id", "")[:128],
+                reason=reason,
+                field="" if CSV_PROBLEM in record else "accountcode",
+                record=record,
+                source="csv",
+                received_at=self.now,
+            )
+        )
+        self.result.rejected.append(
+            {
+                "index": number,
+                "call_id": record.get("call_id", ""),
+                "reason": reason,
+                "field": None if CSV_PROBLEM in record else "accountcode",
+            }
+        )
 
 
 def _partners(ids: set[str]):

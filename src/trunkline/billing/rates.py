@@ -38,15 +38,45 @@ def _rate(row) -> Rate:
     )
 
 
+_OUTBOUND_FIELDS = (
+    "prefix",
+    "per_minute_micros",
+    "connection_micros",
+    "first_increment",
+    "step_increment",
+    "effective_from",
+    "effective_to",
+    "id",
+)
+
+
+def _outbound_rates(rows) -> PrefixTable:
+    """A prefix table from an OutboundRate queryset, read as tuples: the platform's sell
+    table alone has tens of thousands of rows, too many to build model instances for."""
+    return PrefixTable(
+        Rate(
+            prefix,
+            per_minute,
+            connection,
+            first,
+            step,
+            _seconds(effective_from, 0),
+            _seconds(effective_to, FOREVER),
+            rate_id,
+        )
+        for prefix, per_minute, connection, first, step, effective_from, effective_to, rate_id in (
+            rows.values_list(*_OUTBOUND_FIELDS).iterator(chunk_size=5000)
+        )
+    )
+
+
 class RateBook:
     def __init__(self, partner_ids: list[str] | None = None):
         self.provider = Provider.objects.filter(is_default=True, active=True).first()
-        self.international = PrefixTable(
-            _rate(row) for row in OutboundRate.objects.filter(provider__isnull=True)
-        )
+        self.international = _outbound_rates(OutboundRate.objects.filter(provider__isnull=True))
         if self.provider is not None:
-            self.provider_outbound = PrefixTable(
-                _rate(row) for row in OutboundRate.objects.filter(provider=self.provider)
+            self.provider_outbound = _outbound_rates(
+                OutboundRate.objects.filter(provider=self.provider)
             )
             inbound: dict[str, list[Rate]] = {}
             for row in InboundRate.objects.filter(provider=self.provider):
@@ -69,7 +99,8 @@ class RateBook:
         for row in custom:
             self._custom.setdefault(row.partner_id, []).append(row)
         self._custom = {key: self._prices(rows) for key, rows in self._custom.items()}
-        self._memo: dict[tuple[str, str, int], PlanRates] = {}
+        # partner → (segment starts, PlanRates or the reason none applies), built on use
+        self._timelines: dict[str, tuple[list[int], list[PlanRates | str]]] = {}
 
     @staticmethod
     def _prices(rows) -> dict[str, tuple[list[int], list[PlanRates]]]:
@@ -101,6 +132,42 @@ class RateBook:
         return Plan.STARTER
 
     def plan_rates(self, partner_id: str, at: int) -> PlanRates:
+        """The partner's minute prices in force at `at` (POSIX seconds)."""
+        timeline = self._timelines.get(partner_id)
+        if timeline is None:
+            timeline = self._timelines[partner_id] = self._timeline(partner_id)
+        starts, prices = timeline
+        price = prices[bisect_right(starts, at) - 1]
+        if isinstance(price, str):
+            raise RatingError(price)
+        return price
+
+    def _timeline(self, partner_id: str) -> tuple[list[int], list[PlanRates | str]]:
+        """The partner's prices as segments: the answer of `_plan_rates_at` changes only
+        where a plan period starts or ends or a price row takes effect, so it is asked once
+        per segment and a call's price is then one bisect."""
+        moments = {
+            moment
+            for starts, ends, _ in self._periods.get(partner_id, ())
+            for moment in (starts, ends)
+        }
+        for table in (self._custom.get(partner_id, {}), self._tier_prices):
+            for starts, _ in table.values():
+                moments.update(starts)
+        moments.discard(FOREVER)
+        boundaries = sorted(moments)
+        starts = [-FOREVER, *boundaries]
+        # One moment inside each segment: before the first boundary, then each boundary.
+        probes = [boundaries[0] - 1 if boundaries else 0, *boundaries]
+        prices: list[PlanRates | str] = []
+        for probe in probes:
+            try:
+                prices.append(self._plan_rates_at(partner_id, probe))
+            except RatingError as error:
+                prices.append(str(error))
+        return starts, prices
+
+    def _plan_rates_at(self, partner_id: str, at: int) -> PlanRates:
         plan = self.plan_at(partner_id, at)
         for table in (self._custom.get(partner_id, {}), self._tier_prices):
             entry = table.get(plan)

@@ -127,9 +127,14 @@ class PrefixTable:
     Rows for one prefix are kept newest first. When the longest matching prefix has no
     row in force at the call's start, the next shorter prefix is tried, so an expired
     special rate falls back to the general one.
+
+    The first `HEAD` digits of a number narrow the prefix lengths worth trying: a table of
+    20,000 prefixes has lengths 1 to 9, but a US number (`1501…`) can only match the few
+    lengths that prefixes beginning `1501` (or a shorter prefix of it) have.
     """
 
-    __slots__ = ("_rows", "_lengths")
+    HEAD = 4
+    __slots__ = ("_rows", "_lengths", "_heads", "_short")
 
     def __init__(self, rates: Iterable[Rate]):
         rows: dict[str, list[Rate]] = {}
@@ -140,14 +145,32 @@ class PrefixTable:
             for prefix, group in rows.items()
         }
         self._lengths = tuple(sorted({len(prefix) for prefix in self._rows}, reverse=True))
+        head_size = self.HEAD
+        # Lengths of the prefixes shorter than a head: all a number can match when its
+        # head begins no longer prefix.
+        self._short = tuple(length for length in self._lengths if length < head_size)
+        longer: dict[str, set[int]] = {}
+        for prefix in self._rows:
+            if len(prefix) >= head_size:
+                longer.setdefault(prefix[:head_size], set()).add(len(prefix))
+        self._heads = {
+            head: tuple(
+                sorted(
+                    lengths | {length for length in self._short if head[:length] in self._rows},
+                    reverse=True,
+                )
+            )
+            for head, lengths in longer.items()
+        }
 
     def __len__(self) -> int:
         return sum(len(group) for group in self._rows.values())
 
     def match(self, digits: str, at: int) -> Rate | None:
         rows = self._rows
-        for length in self._lengths:
-            group = rows.get(digits[:length]) if length <= len(digits) else None
+        size = len(digits)
+        for length in self._heads.get(digits[: self.HEAD], self._short):
+            group = rows.get(digits[:length]) if length <= size else None
             if group:
                 for rate in group:
                     if rate.starts <= at < rate.ends:
@@ -198,6 +221,8 @@ class Rater:
         self.international = international
         self.provider_outbound = provider_outbound
         self.provider_inbound = provider_inbound
+        self._match_outbound = provider_outbound.match
+        self._match_international = international.match
         self._domestic = (
             frozenset(npa for npa, region in nanp_regions().items() if region in DOMESTIC_REGIONS)
             - TOLL_FREE_NPAS
@@ -226,7 +251,7 @@ class Rater:
             except RatingError as error:
                 raise RatingError(str(error), "to") from None
         if direction == OUTBOUND:
-            provider = self.provider_outbound.match(number[1:], at)
+            provider = self._match_outbound(number[1:], at)
         else:
             if call_class == INTERNATIONAL:
                 raise RatingError(f"{did} is not a number the platform sells", "to")
@@ -241,7 +266,7 @@ class Rater:
             )
             provider_id = provider.id
         if call_class == INTERNATIONAL:
-            sell = self.international.match(number[1:], at)
+            sell = self._match_international(number[1:], at)
             if sell is None:
                 raise RatingError(f"no international rate covers {number}", "to")
             billable = billable_seconds(seconds, sell.first, sell.step)
@@ -253,7 +278,7 @@ class Rater:
         return Rated(
             call_class,
             billable,
-            cost_micros(per_minute, 0, billable),
+            (per_minute * billable * 2 + 60) // 120,  # cost_micros without a connection fee
             provider_cost,
             "",
             provider_id,
