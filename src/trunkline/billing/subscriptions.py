@@ -190,7 +190,8 @@ def _require_partner_writer(actor: Actor) -> Partner:
         raise PermissionDenied("this account is read-only")
     if actor.tenant_ids is not None:
         raise PermissionDenied("a key limited to some tenants cannot change the subscription")
-    return actor.partner
+    # The actor's copy may predate a change (an API key's record is cached).
+    return Partner.objects.get(pk=actor.partner.pk)
 
 
 def _locked(partner: Partner) -> tuple[Partner, BillingAccount]:
