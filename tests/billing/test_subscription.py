@@ -188,7 +188,7 @@ def test_an_activated_partner_is_not_suspended_when_its_trial_date_passes(admin)
     assert state(admin.partner)[0] == "ACTIVE"
 
 
-# --- plan changes ---------------------------------------------------------------------------
+# --- plan changes ------------------------------------------------------------
 
 
 def activated(admin, plan="starter", now=None):
