@@ -40,4 +40,6 @@ JOBS: tuple[PeriodicJob, ...] = (
     # Cycles end at midnight UTC on the 1st; the run half an hour later bills them.
     PeriodicJob("billing.subscriptions_bill", "30 0 * * *", billing_tasks.subscriptions_bill),
     PeriodicJob("billing.trials_expire", "25 * * * *", billing_tasks.trials_expire),
+    # A safety net: wallets are reviewed after each debit, this catches any review lost.
+    PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
 )
