@@ -21,6 +21,7 @@ from trunkline.tenants.services import tenant_delete
 
 PURGE = "tenants.purge_cancelled"  # daily at 03:15 UTC
 HOURLY = "core.purge_idempotency_records"  # at :05 past each hour
+EVERY_FIVE_MINUTES = "billing.wallet_review"
 
 
 def at(text: str) -> datetime:
@@ -71,7 +72,10 @@ class TestTick:
         assert state(HOURLY).next_due_at == at("2026-11-22T10:05:00")
         assert state(PURGE).next_due_at == at("2026-11-23T03:15:00")
 
-        assert list(scheduler.tick(now=at("2026-11-22T10:05:00"))) == [HOURLY]
+        assert sorted(scheduler.tick(now=at("2026-11-22T10:05:00"))) == [
+            EVERY_FIVE_MINUTES,
+            HOURLY,
+        ]
         assert enqueued_for(HOURLY) == [now.isoformat(), at("2026-11-22T10:05:00").isoformat()]
         assert len(enqueued_for(PURGE)) == 1
 

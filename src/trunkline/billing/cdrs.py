@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from trunkline.billing import ledger
+from trunkline.billing import ledger, payment_services
 from trunkline.billing.models import CallRecord, Posting, RejectedCallRecord, TenantUsage
 from trunkline.billing.rates import RateBook
 from trunkline.billing.rating import INTERNATIONAL, LOCAL, TOLL_FREE, Rated, Rater, RatingError
@@ -371,6 +371,7 @@ def _store(partner, candidates, provider_id, source, now) -> tuple[int, int]:
                 allow_negative=True,  # minutes already talked are owed
                 now=now,
             )
+    payment_services.wallet_after_debit(partner)
     return len(rows), len(candidates) - len(rows)
 
 

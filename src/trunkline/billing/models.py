@@ -412,6 +412,9 @@ class BillingAccount(models.Model):
     # Set when the wallet is below zero and cannot be recharged: the call engine refuses
     # this partner's outbound calls until it is cleared (see the telephony app).
     calls_blocked_at = models.DateTimeField(null=True, blank=True)
+    # The first failed charge of a subscription invoice still unpaid; the grace period
+    # before suspension counts from it (billing/subscriptions.py).
+    past_due_since = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -450,3 +453,78 @@ class PaymentMethod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} •••• {self.last4}"
+
+
+# --- the platform's subscription invoices ------------------------------------------------
+
+
+class PlatformInvoice(models.Model):
+    """What the platform charged a partner's card for its plan: the activation's first
+    month, an upgrade's prorated difference or a month's fee. Numbers are sequential
+    platform-wide (`invoice_number_next`), with no gaps: a number is taken in the
+    transaction that writes its invoice."""
+
+    class Kind(models.TextChoices):
+        ACTIVATION = "activation", "Activation"
+        UPGRADE = "upgrade", "Plan upgrade"
+        MONTHLY = "monthly", "Monthly subscription"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"  # issued, the card not charged yet
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("sin"), editable=False
+    )
+    number = models.PositiveIntegerField(unique=True)
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.PROTECT, related_name="platform_invoices"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    plan = models.CharField(max_length=16, choices=Plan.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()  # exclusive
+    # [{"description", "quantity", "unit_amount_micros", "amount_micros"}], each amount
+    # already rounded to the cent.
+    lines = models.JSONField(default=list)
+    subtotal_micros = models.BigIntegerField()
+    total_micros = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    charge_id = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # One invoice per (partner, period) for monthly fees; the charge's key for the others.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        indexes = [
+            models.Index(fields=["partner", "-number"]),
+            models.Index(fields=["status", "kind"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"TL-{self.number:06d}"
+
+    @property
+    def total(self) -> Money:
+        return Money(self.total_micros, self.currency)
+
+
+class InvoiceCounter(models.Model):
+    """The last number given to a platform invoice; its row lock orders concurrent issues."""
+
+    name = models.CharField(primary_key=True, max_length=32)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_number}"

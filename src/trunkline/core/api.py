@@ -137,10 +137,19 @@ def build_api() -> NinjaAPI:
 
     from trunkline.billing.api import router as billing_router
     from trunkline.billing.api_calls import router as calls_router
+    from trunkline.billing.api_payments import router as payments_router
+    from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.tenants.api import router as tenants_router
     from trunkline.webhooks.api import router as webhooks_router
 
-    for router in (tenants_router, billing_router, calls_router, webhooks_router):
+    for router in (
+        tenants_router,
+        billing_router,
+        subscription_router,
+        payments_router,
+        calls_router,
+        webhooks_router,
+    ):
         api.add_router("/", router)
     return api
 

@@ -66,3 +66,41 @@ class TenantDeletedData(_Data):
     purge_after: datetime = Field(
         description="When the cancelled tenant's data is purged, unless it is reactivated first."
     )
+
+
+PlanName = Literal["starter", "professional", "business", "enterprise"]
+
+
+class WebhookSubscription(_Data):
+    """The partner's platform subscription as it is after the change."""
+
+    partner_id: str = Field(description="Partner id, `ptr_…`.")
+    plan: PlanName
+    status: Literal["TRIAL", "ACTIVE", "SUSPENDED", "CANCELLED"] = Field(
+        description="The partner account's status."
+    )
+    pending_plan: PlanName | None = Field(
+        description="A downgrade waiting for the end of the cycle, if any."
+    )
+    trial_ends_at: datetime | None
+    activated_at: datetime | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None = Field(description="Exclusive.")
+    past_due_since: datetime | None = Field(
+        description="When the card first refused a subscription invoice still unpaid."
+    )
+    monthly_fee: str | None = Field(
+        description="The plan's monthly fee in force, decimal dollars.", examples=["549.00"]
+    )
+
+
+class SubscriptionActivatedData(_Data):
+    subscription: WebhookSubscription
+    invoice_id: str = Field(description="The activation's subscription invoice, `sin_…`.")
+
+
+class SubscriptionUpdatedData(_Data):
+    subscription: WebhookSubscription
+    previous_attributes: dict[str, object] = Field(
+        description="The old value of each subscription field that changed."
+    )

@@ -97,6 +97,8 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "tenant.suspended": event_schemas.TenantSuspendedData,
     "tenant.unsuspended": event_schemas.TenantEventData,
     "tenant.deleted": event_schemas.TenantDeletedData,
+    "subscription.activated": event_schemas.SubscriptionActivatedData,
+    "subscription.updated": event_schemas.SubscriptionUpdatedData,
 }
 
 EVENT_TYPES: dict[str, EventType] = {

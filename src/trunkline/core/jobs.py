@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django_tasks.base import Task
 
 from trunkline.accounts import tasks as accounts_tasks
+from trunkline.billing import tasks as billing_tasks
 from trunkline.core import tasks as core_tasks
 from trunkline.tenants import tasks as tenants_tasks
 
@@ -36,4 +37,9 @@ JOBS: tuple[PeriodicJob, ...] = (
         "accounts.purge_deleted_partners", "20 * * * *", accounts_tasks.partners_purge_deleted
     ),
     PeriodicJob("core.prune_task_results", "40 4 * * *", core_tasks.prune_task_results),
+    # Cycles end at midnight UTC on the 1st; the run half an hour later bills them.
+    PeriodicJob("billing.subscriptions_bill", "30 0 * * *", billing_tasks.subscriptions_bill),
+    PeriodicJob("billing.trials_expire", "25 * * * *", billing_tasks.trials_expire),
+    # A safety net: wallets are reviewed after each debit, this catches any review lost.
+    PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
 )
