@@ -3,7 +3,6 @@ partner pays the platform."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from ninja import Router, Schema, Status
 from pydantic import Field, field_validator
 
@@ -168,12 +167,11 @@ def get_auto_recharge(request):
 @router.put("/wallet/auto-recharge", response=AutoRechargeOut, auth=scope("billing:write"))
 def put_auto_recharge(request, body: AutoRechargeIn):
     partner = request.actor.partner
-    with transaction.atomic():
-        services.wallet_auto_recharge_update(
-            partner=partner,
-            actor=request.actor,
-            enabled=body.enabled,
-            threshold=Money.parse(body.threshold),
-            amount=Money.parse(body.amount),
-        )
+    services.wallet_auto_recharge_update(
+        partner=partner,
+        actor=request.actor,
+        enabled=body.enabled,
+        threshold=Money.parse(body.threshold),
+        amount=Money.parse(body.amount),
+    )
     return _auto_recharge(partner)
