@@ -417,3 +417,27 @@ class WebhookEndpointForm(forms.Form):
 
     def all_events_checked(self) -> bool:
         return set(EVENT_TYPES) <= self._selected_events()
+
+
+class WalletHistoryFilterForm(forms.Form):
+    """Settings → Billing → History: a date range (UTC days) and a transaction type."""
+
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    type = forms.ChoiceField(label="Type", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from trunkline.billing.models import Posting
+
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = [("", "All types"), *Posting.Type.choices]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            self.add_error("date_to", "The end date is on or after the start date.")
+        return data

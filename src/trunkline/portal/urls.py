@@ -3,7 +3,9 @@ from django.urls import path
 from trunkline.portal.views import (
     api_keys,
     audit_log,
+    billing,
     dashboard,
+    platform,
     tenant_defaults,
     tenants,
     webhooks,
@@ -60,6 +62,11 @@ urlpatterns = [
         webhooks.delivery_redeliver,
         name="webhook-redeliver",
     ),
+    path("settings/billing", billing.billing_home, name="billing"),
+    path("settings/billing/history", billing.history, name="billing-history"),
+    path("settings/billing/history.csv", billing.history_csv, name="billing-history-csv"),
+    path("platform/tenants", platform.tenants_dashboard, name="platform-tenants"),
+    path("platform/providers", platform.providers_dashboard, name="platform-providers"),
     path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
     path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]
