@@ -5,6 +5,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import actor_for_user, make_partner, make_tenant
-from tests.portal.conftest import htmx_headers
+from tests.portal.conftest import htmx_headers, sign_in
 from trunkline.accounts.models import User
 from trunkline.billing import ledger
 from trunkline.billing.cdrs import cdrs_ingest, usage_cycle_start
@@ -495,3 +496,54 @@ def test_uploading_a_bad_rate_file_lists_the_rows_and_loads_nothing(staff_client
         {"provider": "", "file": SimpleUploadedFile("deck.xls", b"\xd0\xcf\x11\xe0\xff")},
     )
     assert binary.status_code == 422 and "not UTF-8" in binary.content.decode()
+
+
+# --- in a real browser -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_a_read_only_user_filters_the_history_and_exports_it(
+    page, live_server, partner, reader
+):
+    from playwright.sync_api import expect
+
+    day = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    top_up = credit(partner, "100.00", "t1", day, memo="Card top-up")
+    did = debit(partner, "1.75", "d1", day + timedelta(days=1), "did_monthly_local", "DID")
+    extension = debit(partner, "3.00", "e1", day + timedelta(days=2), "extension_monthly")
+    sign_in(page, reader, live_server)
+
+    page.goto("/settings/billing")
+    expect(page).to_have_url(re.compile(r"/settings/billing/history$"))
+    expect(page.get_by_role("navigation", name="Billing").get_by_role("link", name="History"))
+    rows = page.locator("tr[data-transaction]")
+    expect(rows).to_have_count(3)
+    first = page.locator(f'tr[data-transaction="{extension.id}"]')
+    expect(first.locator("td.money").first).to_have_text("−$3.00")
+    expect(first.locator("td.money").first).to_have_class(re.compile(r"\bdebit\b"))
+    expect(first.locator("td.money").last).to_have_text("$95.25")
+    expect(page.locator(f'tr[data-transaction="{top_up.id}"] td.credit')).to_have_text("+$100.00")
+
+    page.get_by_label("Type").select_option(label="Monthly DID (local)")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-transaction", did.id)
+
+    page.get_by_role("link", name="Clear").click()
+    expect(rows).to_have_count(3)
+    page.get_by_label("From").fill("2026-11-04")
+    page.get_by_label("To").fill("2026-11-05")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(2)
+    expect(page.get_by_label("From")).to_have_value("2026-11-04")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export CSV").click()
+    text = Path(download_info.value.path()).read_text()
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert [row["id"] for row in exported] == [extension.id, did.id]
+
+    page.get_by_label("From").fill("2026-11-09")
+    page.get_by_label("To").fill("2026-11-01")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("alert")).to_have_text("The end date is on or after the start date.")
