@@ -1,0 +1,160 @@
+"""The Stripe implementation of `PaymentProcessor`, on Stripe's own Python SDK.
+
+Cards are collected in the browser by Stripe Elements, which sends the number to Stripe
+and gives us a PaymentMethod id (`pm_…`); we attach it to the partner's Customer and keep
+only its brand, last four digits and expiry. A charge is one PaymentIntent created and
+confirmed in the same request, with our idempotency key, so a retry (ours or the SDK's
+own network retries) never charges twice.
+
+The secret key comes from STRIPE_SECRET_KEY and is only ever handed to the SDK: it is not
+logged, stored or put in any message. STRIPE_API_BASE points the SDK at another server
+speaking Stripe's API (a mock in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import stripe
+from django.conf import settings
+
+from trunkline.billing.payments import Card, Charge, PaymentError
+from trunkline.core.money import Money
+
+log = logging.getLogger(__name__)
+
+MICROS_PER_CENT = 10_000
+
+
+def _cents(amount: Money) -> int:
+    if amount.micros <= 0 or amount.micros % MICROS_PER_CENT:
+        raise PaymentError("a charge is a positive amount in whole cents", code="invalid_amount")
+    return amount.micros // MICROS_PER_CENT
+
+
+def _failure(error: stripe.StripeError, doing: str) -> PaymentError:
+    """A PaymentError whose message is safe to show: Stripe's words for card problems,
+    our own for everything else (an authentication error's text names the key)."""
+    if isinstance(error, stripe.CardError):
+        return PaymentError(error.user_message or "the card was declined", code="card_declined")
+    if isinstance(error, stripe.InvalidRequestError):
+        return PaymentError(
+            error.user_message or f"Stripe refused to {doing}", code="invalid_request"
+        )
+    if isinstance(error, (stripe.AuthenticationError, stripe.PermissionError)):
+        log.error("Stripe refused the platform's credentials while trying to %s", doing)
+        return PaymentError("the payment processor is misconfigured", code="configuration")
+    log.warning("Stripe failed to %s: %s", doing, type(error).__name__)
+    return PaymentError(f"could not reach the payment processor to {doing}", code="unavailable")
+
+
+class StripeProcessor:
+    name = "stripe"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+    ):
+        api_key = api_key or settings.STRIPE_SECRET_KEY
+        if not api_key:
+            raise PaymentError("the Stripe processor needs STRIPE_SECRET_KEY", code="configuration")
+        api_base = api_base or settings.STRIPE_API_BASE or None
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else {},
+            max_network_retries=max_network_retries,
+        )
+
+    def customer_create(self, *, partner_id: str, email: str, name: str) -> str:
+        try:
+            customer = self._client.v1.customers.create(
+                params={"email": email, "name": name, "metadata": {"partner_id": partner_id}},
+                options={"idempotency_key": f"customer:{partner_id}"},
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "create the customer") from None
+        return customer.id
+
+    def card_attach(self, *, customer_id: str, token: str) -> Card:
+        if not token.startswith("pm_"):
+            raise PaymentError(
+                "a card is added through the card form (a Stripe PaymentMethod id)",
+                code="card_refused",
+            )
+        try:
+            method = self._client.v1.payment_methods.attach(token, params={"customer": customer_id})
+        except stripe.StripeError as error:
+            raise _failure(error, "add the card") from None
+        if method.type != "card" or method.card is None:
+            raise PaymentError("only cards can be added here", code="card_refused")
+        return Card(
+            id=method.id,
+            brand=method.card.brand,
+            last4=method.card.last4,
+            exp_month=method.card.exp_month,
+            exp_year=method.card.exp_year,
+        )
+
+    def card_detach(self, *, card_id: str) -> None:
+        try:
+            self._client.v1.payment_methods.detach(card_id)
+        except stripe.StripeError as error:
+            raise _failure(error, "remove the card") from None
+
+    def charge(
+        self,
+        *,
+        customer_id: str,
+        card_id: str,
+        amount: Money,
+        description: str,
+        idempotency_key: str,
+        off_session: bool,
+    ) -> Charge:
+        params = {
+            "amount": _cents(amount),
+            "currency": amount.currency.lower(),
+            "customer": customer_id,
+            "payment_method": card_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "description": description,
+        }
+        if off_session:
+            # The partner is not there to authenticate: Stripe declines with
+            # `authentication_required` instead of asking for 3-D Secure.
+            params["off_session"] = True
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.CardError as error:
+            intent_id = getattr(error.error.payment_intent, "id", "") if error.error else ""
+            if error.code == "authentication_required":
+                return Charge(
+                    intent_id,
+                    "requires_action",
+                    amount,
+                    "the bank asks the cardholder to confirm this payment",
+                )
+            return Charge(intent_id, "declined", amount, error.user_message or "card declined")
+        except stripe.StripeError as error:
+            raise _failure(error, "charge the card") from None
+        if intent.status == "succeeded":
+            return Charge(intent.id, "succeeded", amount)
+        if intent.status == "requires_action":
+            return Charge(
+                intent.id,
+                "requires_action",
+                amount,
+                "the bank asks the cardholder to confirm this payment",
+            )
+        if intent.status == "requires_payment_method":
+            reason = intent.last_payment_error.message if intent.last_payment_error else ""
+            return Charge(intent.id, "declined", amount, reason or "card declined")
+        # `processing` and the like: the outcome is not known yet; retrying with the same
+        # key returns this same PaymentIntent.
+        raise PaymentError(f"the payment is {intent.status}; try again shortly", code="pending")

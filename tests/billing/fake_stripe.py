@@ -1,0 +1,255 @@
+"""A small server speaking the part of Stripe's API that Trunkline calls, on loopback.
+
+Only the documented endpoints the Stripe processor uses, with Stripe's documented
+request encoding (form fields, `Authorization: Bearer`, `Idempotency-Key`) and response
+shapes (https://docs.stripe.com/api):
+
+- POST /v1/customers
+- POST /v1/payment_methods/{id}/attach, POST /v1/payment_methods/{id}/detach
+- POST /v1/payment_intents (with `confirm=true`)
+
+Test PaymentMethod ids behave like Stripe's test cards of the same names: `pm_card_visa`
+and `pm_card_mastercard` succeed, `pm_card_visa_chargeDeclined` is declined when attached,
+`pm_card_chargeCustomerFail` attaches and is declined on charge,
+`pm_card_chargeDeclinedInsufficientFunds` is declined for insufficient funds, and
+`pm_card_authenticationRequired` needs 3-D Secure on every charge. Every request is kept
+in `requests` for tests to inspect.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+CARDS = {
+    "pm_card_visa": ("visa", "4242", "ok"),
+    "pm_card_mastercard": ("mastercard", "4444", "ok"),
+    "pm_card_visa_chargeDeclined": ("visa", "0002", "attach_declined"),
+    "pm_card_chargeCustomerFail": ("visa", "0341", "charge_declined"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
+    "pm_card_authenticationRequired": ("visa", "3184", "authentication"),
+}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeStripe:
+    api_key: str = "sk_test_fake_secret_key_123"
+    requests: list[Recorded] = field(default_factory=list)
+    customers: dict[str, dict] = field(default_factory=dict)
+    payment_methods: dict[str, dict] = field(default_factory=dict)
+    intents: dict[str, dict] = field(default_factory=dict)
+    # Stripe answers a repeated idempotency key with the first response, errors included.
+    replies: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_fake{next(self.ids):06d}"
+
+    def handle(self, method: str, path: str, form: dict, headers: dict) -> tuple[int, dict]:
+        with self.lock:
+            self.requests.append(Recorded(method, path, form, headers))
+            if headers.get("authorization") != f"Bearer {self.api_key}":
+                return 401, _error(
+                    "invalid_request_error", "Invalid API Key provided: sk_test_****", None
+                )
+            key = headers.get("idempotency-key")
+            if method == "POST" and key and key in self.replies:
+                return self.replies[key]
+            reply = self.route(method, path, form)
+            if method == "POST" and key:
+                self.replies[key] = reply
+            return reply
+
+    def route(self, method: str, path: str, form: dict) -> tuple[int, dict]:
+        parts = path.strip("/").split("/")
+        if method == "POST" and parts == ["v1", "customers"]:
+            return self.customer_create(form)
+        if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "payment_methods"]:
+            if parts[3] == "attach":
+                return self.payment_method_attach(parts[2], form)
+            if parts[3] == "detach":
+                return self.payment_method_detach(parts[2])
+        if method == "POST" and parts == ["v1", "payment_intents"]:
+            return self.payment_intent_create(form)
+        return 404, _error("invalid_request_error", f"Unrecognized request URL ({path}).", None)
+
+    def customer_create(self, form: dict) -> tuple[int, dict]:
+        customer = {
+            "id": self.new_id("cus"),
+            "object": "customer",
+            "email": form.get("email"),
+            "name": form.get("name"),
+            "metadata": {
+                name[len("metadata[") : -1]: value
+                for name, value in form.items()
+                if name.startswith("metadata[")
+            },
+            "livemode": False,
+        }
+        self.customers[customer["id"]] = customer
+        return 200, customer
+
+    def payment_method_attach(self, token: str, form: dict) -> tuple[int, dict]:
+        customer = form.get("customer")
+        if customer not in self.customers:
+            return 400, _error(
+                "invalid_request_error", f"No such customer: '{customer}'", None, param="customer"
+            )
+        known = CARDS.get(token) or next(
+            (
+                CARDS[method["_test"]]
+                for method in self.payment_methods.values()
+                if method["id"] == token
+            ),
+            None,
+        )
+        if known is None:
+            return 400, _error(
+                "invalid_request_error",
+                f"No such PaymentMethod: '{token}'",
+                "resource_missing",
+                param="payment_method",
+            )
+        brand, last4, behaviour = known
+        if behaviour == "attach_declined":
+            return 402, _error(
+                "card_error",
+                "Your card was declined.",
+                "card_declined",
+                decline_code="generic_decline",
+            )
+        # Like Stripe, a test shortcut id yields a new PaymentMethod each time.
+        method_id = self.new_id("pm") if token in CARDS else token
+        method = {
+            "id": method_id,
+            "object": "payment_method",
+            "type": "card",
+            "customer": customer,
+            "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034},
+            "livemode": False,
+            "_test": token if token in CARDS else self.payment_methods[token]["_test"],
+        }
+        self.payment_methods[method_id] = method
+        return 200, _public(method)
+
+    def payment_method_detach(self, method_id: str) -> tuple[int, dict]:
+        method = self.payment_methods.get(method_id)
+        if method is None or method["customer"] is None:
+            return 400, _error(
+                "invalid_request_error",
+                "The payment method you provided is not attached to a customer.",
+                None,
+            )
+        method["customer"] = None
+        return 200, _public(method)
+
+    def payment_intent_create(self, form: dict) -> tuple[int, dict]:
+        method = self.payment_methods.get(form.get("payment_method", ""))
+        if method is None or method["customer"] != form.get("customer"):
+            return 400, _error(
+                "invalid_request_error",
+                "The provided PaymentMethod is not attached to this customer.",
+                None,
+                param="payment_method",
+            )
+        behaviour = CARDS[method["_test"]][2]
+        off_session = form.get("off_session") == "true"
+        intent = {
+            "id": self.new_id("pi"),
+            "object": "payment_intent",
+            "amount": int(form["amount"]),
+            "currency": form["currency"],
+            "customer": form["customer"],
+            "payment_method": method["id"],
+            "description": form.get("description"),
+            "status": "succeeded",
+            "next_action": None,
+            "last_payment_error": None,
+            "livemode": False,
+        }
+        self.intents[intent["id"]] = intent
+        if behaviour == "authentication" and not off_session:
+            intent["status"] = "requires_action"
+            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            return 200, intent
+        failure = {
+            "authentication": (
+                "authentication_required",
+                None,
+                "Your card requires authentication.",
+            ),
+            "charge_declined": ("card_declined", "generic_decline", "Your card was declined."),
+            "insufficient_funds": (
+                "card_declined",
+                "insufficient_funds",
+                "Your card has insufficient funds.",
+            ),
+        }.get(behaviour)
+        if failure is None:
+            return 200, intent
+        code, decline_code, message = failure
+        intent["status"] = "requires_payment_method"
+        intent["last_payment_error"] = {"type": "card_error", "code": code, "message": message}
+        return 402, _error(
+            "card_error", message, code, decline_code=decline_code, payment_intent=intent
+        )
+
+    def posted(self, path: str) -> list[Recorded]:
+        return [request for request in self.requests if request.path == path]
+
+
+def _public(obj: dict) -> dict:
+    return {name: value for name, value in obj.items() if not name.startswith("_")}
+
+
+def _error(type: str, message: str, code: str | None, **extra) -> dict:
+    body = {"type": type, "message": message}
+    if code:
+        body["code"] = code
+    body.update({name: value for name, value in extra.items() if value is not None})
+    return {"error": body}
+
+
+def serve(fake: FakeStripe) -> tuple[ThreadingHTTPServer, str]:
+    """Start `fake` on a free loopback port; returns the server and its base address."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            form = {name: values[-1] for name, values in parse_qs(raw).items()}
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, body = fake.handle(self.command, self.path.split("?")[0], form, headers)
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Request-Id", f"req_fake{len(fake.requests):06d}")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_POST = _answer
+        do_GET = _answer
+        do_DELETE = _answer
+
+        def log_message(self, format, *args) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    ).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
