@@ -83,11 +83,14 @@ def rows_of(response) -> list[str]:
 # --- History -------------------------------------------------------------------------------
 
 
-def test_billing_is_in_the_settings_menu_and_opens_on_history(admin_client):
+def test_billing_is_in_the_settings_menu_and_opens_on_its_first_tab(admin_client):
     page = admin_client.get("/settings/account").content.decode()
     assert 'href="/settings/billing"' in page
     response = admin_client.get("/settings/billing")
-    assert response.status_code == 302 and response["Location"] == "/settings/billing/history"
+    assert response.status_code == 302
+    tabs = admin_client.get(response["Location"]).content.decode()
+    assert 'aria-current="page">Payment Methods<' in tabs
+    assert 'href="/settings/billing/history"' in tabs
 
 
 def test_history_lists_every_transaction_newest_first_with_signed_amounts_and_balance(
@@ -137,7 +140,7 @@ def test_history_pages_with_a_cursor_and_load_more(admin_client, partner):
     postings = [credit(partner, "1.00", f"k{n}", start + timedelta(minutes=n)) for n in range(53)]
     first = admin_client.get("/settings/billing/history", {"type": "top_up"})
     assert rows_of(first) == [posting.id for posting in reversed(postings)][:50]
-    more_url = re.search(r'hx-get="([^"]+)"', first.content.decode()).group(1)
+    more_url = re.search(r'id="load-more".*?hx-get="([^"]+)"', first.content.decode(), re.S)[1]
     assert "type=top_up" in more_url
     rest = admin_client.get(more_url.replace("&amp;", "&"), **htmx_headers("load-more"))
     assert rows_of(rest) == [posting.id for posting in reversed(postings)][50:]
@@ -547,3 +550,134 @@ def test_in_a_browser_a_read_only_user_filters_the_history_and_exports_it(
     page.get_by_label("To").fill("2026-11-01")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("alert")).to_have_text("The end date is on or after the start date.")
+
+
+# --- Payment Methods and top-ups ---------------------------------------------------------
+
+METHODS = "/settings/billing/payment-methods"
+
+
+def add_card(client, number):
+    return client.post(f"{METHODS}/new", {"token": number}, **htmx_headers())
+
+
+def test_payment_methods_say_the_processor_is_simulated_and_list_test_numbers(admin_client):
+    page = admin_client.get(METHODS).content.decode()
+    assert "Simulated card processor" in page
+    assert "4242 4242 4242 4242" in page and "4000 0000 0000 0002" in page
+    assert "No payment method yet" in page
+    form = admin_client.get(f"{METHODS}/new", **htmx_headers()).content.decode()
+    assert 'name="token"' in form and "Card number" in form
+
+
+def test_stripe_mode_says_so_and_takes_a_payment_method_id(admin_client, settings):
+    settings.TRUNKLINE_PAYMENT_PROCESSOR = "stripe"
+    settings.STRIPE_SECRET_KEY = ""
+    page = admin_client.get(f"{METHODS}/new", **htmx_headers()).content.decode()
+    assert "processed by Stripe" in page and "no Stripe secret key is configured" in page
+    assert "js.stripe.com" in page and "Payment method id" in page
+
+
+def test_cards_are_added_the_first_is_default_and_the_default_can_move(admin_client, partner):
+    response = add_card(admin_client, "4242 4242 4242 4242")
+    assert response.status_code == 200 and response["HX-Redirect"] == METHODS
+    add_card(admin_client, "5555555555554444")
+    visa, mastercard = sorted(partner.payment_methods.all(), key=lambda m: m.last4)
+    assert (visa.last4, visa.is_default, mastercard.is_default) == ("4242", True, False)
+    page = admin_client.get(METHODS).content.decode()
+    visa_row = page[page.index(f'data-method="{visa.id}"') :]
+    assert "Default" in visa_row[: visa_row.index("</li>")]
+    admin_client.post(f"{METHODS}/{mastercard.id}/default")
+    mastercard.refresh_from_db()
+    assert mastercard.is_default
+
+
+def test_a_refused_card_is_explained_next_to_the_field(admin_client, partner):
+    declined = add_card(admin_client, "4000000000000002")
+    assert declined.status_code == 402 and "declined" in declined.content.decode()
+    unknown = add_card(admin_client, "1234123412341234")
+    assert unknown.status_code == 422 and "test card numbers" in unknown.content.decode()
+    assert not partner.payment_methods.exists()
+
+
+def test_deleting_a_card_asks_first_and_the_next_becomes_default(admin_client, partner):
+    add_card(admin_client, "4242424242424242")
+    add_card(admin_client, "5555555555554444")
+    visa = partner.payment_methods.get(last4="4242")
+    question = admin_client.get(f"{METHODS}/{visa.id}/delete", **htmx_headers()).content.decode()
+    assert "Delete Visa •••• 4242?" in question and "Mastercard •••• 4444 becomes" in question
+    assert partner.payment_methods.filter(deleted_at__isnull=True).count() == 2
+    response = admin_client.post(f"{METHODS}/{visa.id}/delete", **htmx_headers())
+    assert response["HX-Redirect"] == METHODS
+    visa.refresh_from_db()
+    assert visa.deleted_at is not None
+    assert partner.payment_methods.get(last4="4444").is_default
+
+
+def test_auto_recharge_needs_a_card_and_then_saves(admin_client, partner):
+    form = {"enabled": "on", "threshold": "50.00", "amount": "200.00"}
+    refused = admin_client.post("/settings/billing/auto-recharge", form)
+    assert refused.status_code == 422
+    assert "Add a payment method before turning on auto-recharge" in refused.content.decode()
+    add_card(admin_client, "4242424242424242")
+    bad = admin_client.post("/settings/billing/auto-recharge", {**form, "amount": "2.5.0"})
+    assert bad.status_code == 422 and "not a decimal amount" in bad.content.decode()
+    saved = admin_client.post("/settings/billing/auto-recharge", {**form, "threshold": "75"})
+    assert saved.status_code == 302
+    account = partner.billing_account
+    account.refresh_from_db()
+    assert account.auto_recharge_enabled
+    assert account.auto_recharge_threshold_micros == 75_000_000
+
+
+def test_top_up_charges_the_default_card_once_per_form(admin_client, partner):
+    no_card = admin_client.get("/settings/billing/top-up", **htmx_headers()).content.decode()
+    assert "Add a payment method first" in no_card
+    add_card(admin_client, "4242424242424242")
+    form = admin_client.get("/settings/billing/top-up", **htmx_headers()).content.decode()
+    key = re.search(r'name="idempotency_key" value="(\w+)"', form).group(1)
+    for _ in range(2):  # a double click
+        response = admin_client.post(
+            "/settings/billing/top-up",
+            {"amount": "$150.00", "idempotency_key": key},
+            **htmx_headers(),
+        )
+        assert response["HX-Redirect"] == "/settings/billing/history"
+    assert ledger.wallet_balance(partner) == money("150.00")
+    too_small = admin_client.post(
+        "/settings/billing/top-up", {"amount": "5", "idempotency_key": "other"}, **htmx_headers()
+    )
+    assert too_small.status_code == 422 and "between $10.00" in too_small.content.decode()
+
+
+def test_a_declined_top_up_credits_nothing(admin_client, partner):
+    add_card(admin_client, "4000000000009995")  # added, declined when charged
+    response = admin_client.post(
+        "/settings/billing/top-up", {"amount": "100", "idempotency_key": "k"}, **htmx_headers()
+    )
+    assert response.status_code == 402 and "insufficient funds" in response.content.decode()
+    assert ledger.wallet_balance(partner) == money("0")
+
+
+def test_a_partner_user_sees_cards_but_cannot_change_them(admin_client, reader_client, partner):
+    add_card(admin_client, "4242424242424242")
+    visa = partner.payment_methods.get()
+    page = reader_client.get(METHODS).content.decode()
+    assert "Visa •••• 4242" in page and "Add Payment Method" not in page
+    assert "Save auto-recharge" not in page and "Top Up Wallet" not in page
+    assert reader_client.post(f"{METHODS}/new", {"token": "5555555555554444"}).status_code == 403
+    assert reader_client.post(f"{METHODS}/{visa.id}/delete").status_code == 403
+    assert reader_client.post("/settings/billing/top-up", {"amount": "50"}).status_code == 403
+    assert partner.payment_methods.filter(deleted_at__isnull=True).count() == 1
+
+
+def test_another_partners_cards_answer_404(admin_client, other_partner):
+    partner_b, admin_b, _ = other_partner
+    other = Client()
+    other.force_login(admin_b)
+    add_card(other, "4242424242424242")
+    card = partner_b.payment_methods.get()
+    assert admin_client.get(f"{METHODS}/{card.id}/delete").status_code == 404
+    assert admin_client.post(f"{METHODS}/{card.id}/delete").status_code == 404
+    assert admin_client.post(f"{METHODS}/{card.id}/default").status_code == 404
+    assert card.id not in admin_client.get(METHODS).content.decode()

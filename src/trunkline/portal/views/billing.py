@@ -19,6 +19,7 @@ from trunkline.portal.rendering import day_end, day_start, htmx_target, vary_on_
 
 PAGE_SIZE = 50
 HISTORY_URL = "/settings/billing/history"
+PAYMENT_METHODS_URL = "/settings/billing/payment-methods"
 
 
 def _filters(form) -> dict:
@@ -36,7 +37,10 @@ def _history(request, form):
 
 
 def billing_tabs() -> list[dict]:
-    return [{"key": "history", "label": "History", "url": HISTORY_URL}]
+    return [
+        {"key": "payment_methods", "label": "Payment Methods", "url": PAYMENT_METHODS_URL},
+        {"key": "history", "label": "History", "url": HISTORY_URL},
+    ]
 
 
 def _transaction(posting) -> dict:
@@ -51,7 +55,7 @@ def _transaction(posting) -> dict:
 @require_GET
 @partner_required
 def billing_home(request):
-    return redirect(billing_tabs()[0]["url"])
+    return redirect(billing_tabs()[0]["url"])  # the first tab there is
 
 
 @require_GET
