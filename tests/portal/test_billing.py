@@ -517,8 +517,8 @@ def test_in_a_browser_a_read_only_user_filters_the_history_and_exports_it(
     sign_in(page, reader, live_server)
 
     page.goto("/settings/billing")
+    page.get_by_role("navigation", name="Billing").get_by_role("link", name="History").click()
     expect(page).to_have_url(re.compile(r"/settings/billing/history$"))
-    expect(page.get_by_role("navigation", name="Billing").get_by_role("link", name="History"))
     rows = page.locator("tr[data-transaction]")
     expect(rows).to_have_count(3)
     first = page.locator(f'tr[data-transaction="{extension.id}"]')
@@ -594,7 +594,7 @@ def test_cards_are_added_the_first_is_default_and_the_default_can_move(admin_cli
 
 def test_a_refused_card_is_explained_next_to_the_field(admin_client, partner):
     declined = add_card(admin_client, "4000000000000002")
-    assert declined.status_code == 402 and "declined" in declined.content.decode()
+    assert declined.status_code == 422 and "declined" in declined.content.decode()
     unknown = add_card(admin_client, "1234123412341234")
     assert unknown.status_code == 422 and "test card numbers" in unknown.content.decode()
     assert not partner.payment_methods.exists()
@@ -655,7 +655,7 @@ def test_a_declined_top_up_credits_nothing(admin_client, partner):
     response = admin_client.post(
         "/settings/billing/top-up", {"amount": "100", "idempotency_key": "k"}, **htmx_headers()
     )
-    assert response.status_code == 402 and "insufficient funds" in response.content.decode()
+    assert response.status_code == 422 and "insufficient funds" in response.content.decode()
     assert ledger.wallet_balance(partner) == money("0")
 
 
@@ -681,3 +681,32 @@ def test_another_partners_cards_answer_404(admin_client, other_partner):
     assert admin_client.post(f"{METHODS}/{card.id}/delete").status_code == 404
     assert admin_client.post(f"{METHODS}/{card.id}/default").status_code == 404
     assert card.id not in admin_client.get(METHODS).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_an_admin_adds_a_card_and_tops_up_the_wallet(page, live_server, admin):
+    from playwright.sync_api import expect
+
+    sign_in(page, admin, live_server)
+    page.goto(METHODS)
+    expect(page.get_by_role("note")).to_contain_text("Simulated card processor")
+    page.get_by_role("link", name="Add Payment Method").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Card number").fill("4000 0000 0000 0002")
+    dialog.get_by_role("button", name="Add card").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("declined")
+    dialog.get_by_label("Card number").fill("4242 4242 4242 4242")
+    dialog.get_by_role("button", name="Add card").click()
+    expect(page.locator(".flash")).to_contain_text("Added Visa •••• 4242 and made it the default")
+    expect(page.locator("li[data-method]")).to_contain_text("Default")
+
+    page.get_by_role("navigation", name="Billing").get_by_role("link", name="History").click()
+    page.get_by_role("link", name="Top Up Wallet").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Amount (USD)").fill("50")
+    dialog.get_by_role("button", name="Top Up").click()
+    expect(page.locator(".flash")).to_contain_text("Added $50.00 to your wallet")
+    row = page.locator("tr[data-transaction]")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.credit")).to_have_text("+$50.00")
+    assert ledger.wallet_balance(admin.partner) == money("50.00")

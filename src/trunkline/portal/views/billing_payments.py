@@ -99,7 +99,7 @@ def payment_method_new(request):
             )
         except TrunklineError as error:
             show_service_error(form, error)
-            status = 402 if error.status == 402 else 422
+            status = 422  # htmx swaps 422 in: the form again, with the reason
         else:
             default = " and made it the default" if method.is_default else ""
             messages.success(request, f"Added {method.brand.title()} •••• {method.last4}{default}.")
@@ -196,7 +196,7 @@ def top_up(request):
                 )
             except TrunklineError as error:
                 show_service_error(form, error)
-                status = error.status
+                status = 422
             else:
                 messages.success(
                     request,
