@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import actor_for_user, make_tenant
-from tests.portal.conftest import htmx_headers
+from tests.portal.conftest import htmx_headers, sign_in
 from tests.webhooks.helpers import Receiver
 from trunkline.core.events import EVENT_TYPES
 from trunkline.core.models import AuditEntry
@@ -408,40 +407,6 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, admin):
 
 # --- in a real browser -------------------------------------------------------------------
 
-CHROMIUM = next(
-    (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
-)
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    """Headless Chromium (the system's, driven by Playwright) on the live test server."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes between browser steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(base_url=live_server.url)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        yield page
-        browser.close()
-    assert errors == [], errors
-
-
-def _sign_in(page, user, live_server):
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-
 
 @pytest.mark.django_db(transaction=True)
 def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_server, admin):
@@ -459,7 +424,7 @@ def test_in_a_browser_add_see_secret_toggle_and_debug_deliveries(page, live_serv
 
 def _walk(page, live_server, admin, receiver, expect):
     hook_url = receiver.url("/hook")
-    _sign_in(page, admin, live_server)
+    sign_in(page, admin, live_server)
     page.goto("/settings/webhooks")
     expect(page.get_by_role("heading", name="No webhook endpoints yet")).to_be_visible()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.http import StreamingHttpResponse
@@ -12,10 +10,10 @@ from pydantic import Field, field_validator
 
 from trunkline.accounts.api_auth import scope
 from trunkline.billing import ledger, selectors
+from trunkline.billing.exports import wallet_transaction_row, wallet_transactions_csv
 from trunkline.billing.models import Posting
 from trunkline.billing.schemas import WalletOut, WalletTransactionOut
 from trunkline.core.errors import ValidationFailed
-from trunkline.core.money import Money
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import ListOut
 
@@ -76,18 +74,6 @@ class HistoryPageQuery(HistoryQuery):
     cursor: str | None = Field(default=None, max_length=500)
 
 
-def _row(posting) -> dict:
-    return {
-        "id": posting.id,
-        "type": posting.type,
-        "amount": Money(posting.amount_micros).to_json(),
-        "balance_after": Money(posting.balance_after_micros).to_json(),
-        "memo": posting.memo,
-        "reference": posting.reference,
-        "created_at": posting.created_at,
-    }
-
-
 @router.get("/wallet", response=WalletOut, auth=scope("billing:read"))
 def get_wallet(request):
     balance = ledger.wallet_balance(request.actor.partner)
@@ -110,10 +96,10 @@ def list_wallet_transactions(request, query: Query[HistoryPageQuery]):
     page = paginate(
         _history(request, query), limit=query.limit, cursor=query.cursor, descending=True
     )
-    return {"data": [_row(posting) for posting in page.items], "next_cursor": page.next_cursor}
-
-
-CSV_COLUMNS = ["id", "created_at", "type", "amount", "balance_after", "memo", "reference"]
+    return {
+        "data": [wallet_transaction_row(posting) for posting in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.get(
@@ -125,22 +111,8 @@ CSV_COLUMNS = ["id", "created_at", "type", "amount", "balance_after", "memo", "r
 )
 def export_wallet_transactions(request, query: Query[HistoryQuery]):
     """Every matching transaction, newest first, streamed as CSV."""
-    postings = _history(request, query).order_by("-id")
-
-    def lines():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for posting in postings.iterator(chunk_size=2000):
-            row = _row(posting)
-            row["created_at"] = row["created_at"].isoformat().replace("+00:00", "Z")
-            writer.writerow([row[column] for column in CSV_COLUMNS])
-            if buffer.tell() > 65536:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        wallet_transactions_csv(_history(request, query)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = 'attachment; filename="wallet-transactions.csv"'
     return response

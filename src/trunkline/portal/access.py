@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.http import HttpResponseForbidden
+from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 
@@ -32,6 +32,9 @@ def partner_required(view):
         user = request.user
         if not user.is_authenticated:
             return redirect(f"/login?next={request.get_full_path()}")
+        if user.partner_id is None and user.is_staff:
+            # Platform staff belong to no partner; their pages are the platform's.
+            return redirect("/platform/tenants")
         if user.partner_id is None or user.role not in ("PARTNER_ADMIN", "PARTNER_USER"):
             return redirect("/login")
         if user.email_verified_at is None:
@@ -54,6 +57,23 @@ def writer_required(view):
                     "portal/forbidden.html", {"message": "Your role is read-only."}, request=request
                 )
             )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    """Platform staff only (`is_staff`). Anyone else signed in gets the 404 an unknown
+    page gets, so partners cannot tell the platform's pages exist."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return redirect(f"/login?next={request.get_full_path()}")
+        if not (user.is_active and user.is_staff):
+            raise Http404("not found")
+        request.actor = actor_from_request(request)
         return view(request, *args, **kwargs)
 
     return wrapper

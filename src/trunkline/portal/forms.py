@@ -417,3 +417,69 @@ class WebhookEndpointForm(forms.Form):
 
     def all_events_checked(self) -> bool:
         return set(EVENT_TYPES) <= self._selected_events()
+
+
+class WalletHistoryFilterForm(forms.Form):
+    """Settings → Billing → History: a date range (UTC days) and a transaction type."""
+
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    type = forms.ChoiceField(label="Type", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from trunkline.billing.models import Posting
+
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = [("", "All types"), *Posting.Type.choices]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            self.add_error("date_to", "The end date is on or after the start date.")
+        return data
+
+
+class PaymentMethodForm(forms.Form):
+    """With the simulated processor the card number itself is the token; with Stripe it is
+    the PaymentMethod id (`pm_…`) the card form produced."""
+
+    token = forms.CharField(
+        label="Card number",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+
+
+class TopUpForm(forms.Form):
+    amount = forms.CharField(
+        label="Amount (USD)",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "100.00"}),
+    )
+    # Made when the form is shown: submitting it twice charges the card once.
+    idempotency_key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput())
+
+
+class AutoRechargeForm(forms.Form):
+    enabled = forms.BooleanField(label="Enable auto-recharge", required=False)
+    threshold = forms.CharField(
+        label="When the balance falls below (USD)",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    amount = forms.CharField(
+        label="Recharge amount (USD)",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+        help_text="Four to six weeks of typical usage keeps recharges rare.",
+    )

@@ -3,7 +3,10 @@ from django.urls import path
 from trunkline.portal.views import (
     api_keys,
     audit_log,
+    billing,
+    billing_payments,
     dashboard,
+    platform,
     tenant_defaults,
     tenants,
     webhooks,
@@ -60,6 +63,27 @@ urlpatterns = [
         webhooks.delivery_redeliver,
         name="webhook-redeliver",
     ),
+    path("settings/billing", billing.billing_home, name="billing"),
+    path(
+        "settings/billing/payment-methods",
+        billing_payments.payment_methods,
+        name="billing-payment-methods",
+    ),
+    path("settings/billing/payment-methods/new", billing_payments.payment_method_new),
+    path(
+        "settings/billing/payment-methods/<str:method_id>/default",
+        billing_payments.payment_method_default,
+    ),
+    path(
+        "settings/billing/payment-methods/<str:method_id>/delete",
+        billing_payments.payment_method_delete,
+    ),
+    path("settings/billing/auto-recharge", billing_payments.auto_recharge),
+    path("settings/billing/top-up", billing_payments.top_up, name="billing-top-up"),
+    path("settings/billing/history", billing.history, name="billing-history"),
+    path("settings/billing/history.csv", billing.history_csv, name="billing-history-csv"),
+    path("platform/tenants", platform.tenants_dashboard, name="platform-tenants"),
+    path("platform/providers", platform.providers_dashboard, name="platform-providers"),
     path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
     path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]

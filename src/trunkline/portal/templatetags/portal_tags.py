@@ -6,6 +6,8 @@ import json
 
 from django.template import Library
 
+from trunkline.core.money import Money
+
 register = Library()
 
 
@@ -42,3 +44,31 @@ def scope_count(scopes) -> str:
     if scopes == ["all"]:
         return "All"
     return str(len(scopes))
+
+
+def _money(value) -> Money:
+    return value if isinstance(value, Money) else Money(int(value))
+
+
+@register.filter
+def dollars(value) -> str:
+    """`$12.50`, `−$0.022` (a real minus sign): a balance or a price."""
+    if value is None or value == "":
+        return "—"
+    money = _money(value)
+    text = f"${Money(abs(money.micros)).to_json()}"
+    return f"−{text}" if money.micros < 0 else text
+
+
+@register.filter
+def signed_dollars(value) -> str:
+    """`+$100.00` for a credit, `−$0.02` for a debit."""
+    money = _money(value)
+    return dollars(money) if money.micros < 0 else f"+{dollars(money)}"
+
+
+@register.filter
+def minutes(seconds) -> str:
+    """Seconds as minutes with one decimal: 66 → `1.1`."""
+    tenths = (int(seconds or 0) * 10 + 30) // 60  # half-up to the tenth
+    return f"{tenths // 10:,}.{tenths % 10}"
