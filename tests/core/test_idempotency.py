@@ -190,3 +190,18 @@ def test_an_in_flight_request_answers_409(api):
         response = _post(api, tenant_body(), key="busy")
     assert_error(response, 409, "idempotency_request_in_progress", "Idempotency-Key")
     assert Tenant.objects.count() == 1
+
+
+def test_a_stored_answer_holding_a_secret_is_sealed_at_rest(api):
+    # The signing secret of a new webhook endpoint is shown once; a retry with the same
+    # key must show it again, but the stored copy must not hold it in clear.
+    body = {"url": "https://hooks.example.com/trunkline", "events": ["tenant.created"]}
+    headers = {"Idempotency-Key": "endpoint-1"}
+    first = api.post("/v1/webhook-endpoints", body, headers=headers)
+    assert first.status_code == 201, first.content
+    secret = first.json()["secret"]
+    stored = bytes(IdempotencyRecord.objects.get(key="endpoint-1").response_body)
+    assert secret.encode() not in stored and b"whsec_" not in stored
+    replay = api.post("/v1/webhook-endpoints", body, headers=headers)
+    assert replay.json()["secret"] == secret
+    assert replay["Cache-Control"] == "no-store"

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
+from trunkline.core.crypto import open_bytes, seal_bytes
 from trunkline.core.errors import envelope
 from trunkline.core.middleware import client_ip
 from trunkline.core.models import IdempotencyRecord
@@ -37,6 +38,10 @@ _STATUS_TYPES = {
     413: "payload_too_large",
     500: "internal_error",
 }
+
+
+def _context(record: IdempotencyRecord) -> str:
+    return f"idempotency:{record.pk}:{record.partner_id}"
 
 
 def _error(status: int, type: str, message: str, field: str | None = None) -> JsonResponse:
@@ -133,7 +138,9 @@ class ApiMiddleware:
         else:
             IdempotencyRecord.objects.filter(pk=claimed.pk).update(
                 status_code=response.status_code,
-                response_body=bytes(response.content),
+                # Sealed: a stored answer can hold a secret shown once (a webhook
+                # signing secret, a new API key), and must not sit in the table in clear.
+                response_body=seal_bytes(bytes(response.content), context=_context(claimed)),
                 response_content_type=response.get("Content-Type", "application/json"),
             )
         return response
@@ -168,11 +175,12 @@ class ApiMiddleware:
                         "Idempotency-Key",
                     )
                 replay = HttpResponse(
-                    bytes(existing.response_body or b""),
+                    open_bytes(bytes(existing.response_body or b""), context=_context(existing)),
                     status=existing.status_code,
                     content_type=existing.response_content_type or "application/json",
                 )
                 replay["Idempotent-Replayed"] = "true"
+                replay["Cache-Control"] = "no-store"
                 return replay
         return _error(
             409,

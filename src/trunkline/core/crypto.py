@@ -44,3 +44,19 @@ def decrypt(token: str, *, context: str = "") -> str:
         raise ValueError("unknown secret format")
     raw = base64.urlsafe_b64decode(payload)
     return _aes().decrypt(raw[:12], raw[12:], context.encode()).decode()
+
+
+_SEALED = b"\x00tl1"  # marks sealed bytes; JSON and text bodies never start with NUL
+
+
+def seal_bytes(data: bytes, *, context: str) -> bytes:
+    """AES-256-GCM for binary columns: marker, nonce, ciphertext and tag."""
+    nonce = os.urandom(12)
+    return _SEALED + nonce + _aes().encrypt(nonce, data, context.encode())
+
+
+def open_bytes(sealed: bytes, *, context: str) -> bytes:
+    if not sealed.startswith(_SEALED):
+        return sealed  # written before sealing existed
+    raw = sealed[len(_SEALED) :]
+    return _aes().decrypt(raw[:12], raw[12:], context.encode())
