@@ -8,7 +8,7 @@ from trunkline.cli import build_parser
 def test_one_process_without_redis(monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     args = build_parser().parse_args(["serve"])
-    assert (args.workers, args.threads) == (1, 2)
+    assert (args.workers, args.threads) == (1, 1)
 
 
 def test_one_process_per_core_with_redis(monkeypatch):

@@ -356,10 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=(os.cpu_count() or 1) if os.environ.get("REDIS_URL") else 1,
         help="web processes (default: one per core with REDIS_URL, else 1)",
     )
-    # Two, not more: each extra thread costs CPU in GIL hand-offs, and threads of one
-    # process queue on SQLite's write lock by sleeping and retrying (docs/performance.md).
+    # One: a second thread in the same process nearly doubled the CPU of each request in
+    # GIL hand-offs (0.92 ms → 1.7–1.9 ms per GET, docs/performance.md); more cores are
+    # used through more processes instead.
     serve.add_argument(
-        "--threads", type=_at_least_one, default=2, help="request threads per process"
+        "--threads", type=_at_least_one, default=1, help="request threads per process"
     )
     serve.set_defaults(handler=cmd_serve)
 
