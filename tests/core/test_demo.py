@@ -26,7 +26,12 @@ def test_loads_once(db):
         "international",
         "internal",
     }
-    assert 0 < wallet_balance(partner).micros < 250_000_000
+    # activated on a test card, so the trial-expiry job leaves it alone
+    partner.refresh_from_db()
+    assert partner.status == "ACTIVE"
+    assert partner.billing_account.plan == "professional"
+    assert partner.payment_methods.get().last4 == "4242"
+    assert 0 < wallet_balance(partner).micros < 300_000_000  # $250 + $50 initial credit
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

@@ -98,13 +98,31 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
                 tenant_suspend(actor=actor, tenant=tenant, reason="Past due invoice")
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
         calls = _demo_money(partner)
+    plan = _demo_subscription(partner, admin)
     return [
         "Loaded the Docs Demo partner:",
         f"  sign in at the portal as {DEMO_EMAIL} / {DEMO_PASSWORD}",
         f"  (read-only Partner User: {DEMO_READONLY_EMAIL} / {DEMO_PASSWORD})",
         f"  API key (shown once): {plaintext}",
         f"  {Tenant.objects.filter(partner=partner).count()} tenants, {calls} rated calls",
+        f"  plan: {plan}",
     ]
+
+
+def _demo_subscription(partner, admin) -> str:
+    """With the simulated processor, put a test card on file and activate Professional,
+    so the demo partner is not suspended when its trial would end. Cards are charged
+    outside any transaction, so this runs after the rest of the demo has committed."""
+    from trunkline.billing.payment_services import payment_method_add
+    from trunkline.billing.payments import processor
+    from trunkline.billing.subscriptions import subscription_activate
+
+    if processor().name != "simulated":
+        return "trial (add a card and activate it under Settings → Billing)"
+    actor = Actor(kind="user", partner=partner, user=admin)
+    payment_method_add(partner=partner, actor=actor, token="4242424242424242")
+    subscription_activate(actor=actor, plan="professional")
+    return "Professional, paid with the simulated test card •••• 4242"
 
 
 DEMO_CARRIER = "Docs Demo Carrier"
