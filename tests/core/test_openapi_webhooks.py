@@ -108,3 +108,24 @@ def test_a_payload_missing_the_tenant_fails_the_published_schema(document):
         "data": {"name": "no tenant object"},
     }
     assert not _validator(document, "tenant.created").is_valid(envelope)
+
+
+def test_what_the_payment_services_send_matches_the_published_schemas(document, admin):
+    from trunkline.billing.payment_services import card_charge_default, payment_method_add
+    from trunkline.core.money import Money
+
+    partner = admin.partner
+    with capture_events() as events:
+        payment_method_add(partner=partner, actor=actor_for_user(admin), token="4000000000009995")
+        charge = card_charge_default(
+            partner=partner,
+            amount=Money.parse("50.00"),
+            description="Wallet top-up",
+            idempotency_key="schema-check",
+            off_session=False,
+        )
+    assert charge.status == "declined"
+    assert [event.type for event in events] == ["payment_method.attached", "payment.failed"]
+    for event in events:
+        _validator(document, event.type).validate(event.envelope())
+        EVENT_TYPES[event.type].data_schema.model_validate(event.payload)

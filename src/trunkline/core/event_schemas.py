@@ -104,3 +104,32 @@ class SubscriptionUpdatedData(_Data):
     previous_attributes: dict[str, object] = Field(
         description="The old value of each subscription field that changed."
     )
+
+
+class WebhookPaymentMethod(_Data):
+    """A card (or bank account) on file; the number itself is never stored or sent."""
+
+    id: str = Field(description="Payment method id, `pmt_…`.")
+    kind: Literal["card", "us_bank_account"]
+    brand: str = Field(examples=["visa"])
+    last4: str = Field(examples=["4242"])
+    exp_month: int | None
+    exp_year: int | None
+    is_default: bool
+
+
+class PaymentMethodAttachedData(_Data):
+    payment_method: WebhookPaymentMethod
+
+
+class PaymentFailedData(_Data):
+    """A charge to the partner's card that did not go through."""
+
+    charge_id: str = Field(description="The processor's charge id.")
+    status: Literal["declined", "requires_action"] = Field(
+        description="`requires_action`: the bank asks the cardholder to confirm the charge."
+    )
+    amount: str = Field(description="Dollars as a decimal string.", examples=["50.00"])
+    description: str = Field(description="What the charge was for.")
+    message: str = Field(description="The processor's reason, safe to show.")
+    payment_method_id: str

@@ -99,6 +99,8 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "tenant.deleted": event_schemas.TenantDeletedData,
     "subscription.activated": event_schemas.SubscriptionActivatedData,
     "subscription.updated": event_schemas.SubscriptionUpdatedData,
+    "payment_method.attached": event_schemas.PaymentMethodAttachedData,
+    "payment.failed": event_schemas.PaymentFailedData,
 }
 
 EVENT_TYPES: dict[str, EventType] = {
