@@ -303,7 +303,11 @@ class CallRecord(models.Model):
     id = models.CharField(
         primary_key=True, max_length=40, default=id_factory("cdr"), editable=False
     )
-    partner = models.ForeignKey("accounts.Partner", on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes on partner or provider: the composite indexes below start
+    # with them, and every extra index slows the import of millions of rows.
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
     call_id = models.CharField(max_length=128)
     direction = models.CharField(max_length=10, choices=Direction.choices)
@@ -318,7 +322,12 @@ class CallRecord(models.Model):
     wholesale_micros = models.BigIntegerField()
     provider_cost_micros = models.BigIntegerField()
     provider = models.ForeignKey(
-        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     rate_id = models.CharField(max_length=40, blank=True)
     provider_rate_id = models.CharField(max_length=40, blank=True)
