@@ -89,7 +89,8 @@ def test_billing_is_in_the_settings_menu_and_opens_on_its_first_tab(admin_client
     response = admin_client.get("/settings/billing")
     assert response.status_code == 302
     tabs = admin_client.get(response["Location"]).content.decode()
-    assert 'aria-current="page">Payment Methods<' in tabs
+    assert 'aria-current="page">Subscription<' in tabs
+    assert 'href="/settings/billing/payment-methods"' in tabs
     assert 'href="/settings/billing/history"' in tabs
 
 

@@ -13,6 +13,8 @@ from django import forms
 
 from trunkline.accounts.models import ApiKey
 from trunkline.accounts.scopes import ALL, RESOURCES
+from trunkline.billing.models import Plan
+from trunkline.billing.subscriptions import SELF_SERVICE_PLANS
 from trunkline.core.events import CATEGORIES, EVENT_TYPES, events_in
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.validation import US_STATES
@@ -483,3 +485,14 @@ class AutoRechargeForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
         help_text="Four to six weeks of typical usage keeps recharges rare.",
     )
+
+
+class PlanChoiceForm(forms.Form):
+    """A tier for activation or a plan change; `confirm` turns the preview into the change."""
+
+    plan = forms.ChoiceField(
+        label="Plan",
+        choices=[(plan, Plan(plan).label) for plan in SELF_SERVICE_PLANS],
+        widget=forms.RadioSelect,
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput())

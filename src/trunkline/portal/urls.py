@@ -5,6 +5,7 @@ from trunkline.portal.views import (
     audit_log,
     billing,
     billing_payments,
+    billing_subscription,
     dashboard,
     platform,
     tenant_defaults,
@@ -64,6 +65,18 @@ urlpatterns = [
         name="webhook-redeliver",
     ),
     path("settings/billing", billing.billing_home, name="billing"),
+    path(
+        "settings/billing/subscription",
+        billing_subscription.subscription,
+        name="billing-subscription",
+    ),
+    path("settings/billing/subscription/activate", billing_subscription.activate),
+    path("settings/billing/subscription/change-plan", billing_subscription.change_plan),
+    path(
+        "settings/billing/subscription/invoices/<str:invoice_id>.pdf",
+        billing_subscription.invoice_pdf,
+        name="billing-invoice-pdf",
+    ),
     path(
         "settings/billing/payment-methods",
         billing_payments.payment_methods,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.template import Library
 
@@ -72,3 +73,9 @@ def minutes(seconds) -> str:
     """Seconds as minutes with one decimal: 66 → `1.1`."""
     tenths = (int(seconds or 0) * 10 + 30) // 60  # half-up to the tenth
     return f"{tenths // 10:,}.{tenths % 10}"
+
+
+@register.filter
+def last_day(end):
+    """A period's exclusive end shown as the last day it covers: 1 Dec → 30 Nov."""
+    return end - timedelta(days=1) if end else end

@@ -18,6 +18,7 @@ from trunkline.portal.forms import WalletHistoryFilterForm
 from trunkline.portal.rendering import day_end, day_start, htmx_target, vary_on_htmx
 
 PAGE_SIZE = 50
+SUBSCRIPTION_URL = "/settings/billing/subscription"
 HISTORY_URL = "/settings/billing/history"
 PAYMENT_METHODS_URL = "/settings/billing/payment-methods"
 
@@ -38,6 +39,7 @@ def _history(request, form):
 
 def billing_tabs() -> list[dict]:
     return [
+        {"key": "subscription", "label": "Subscription", "url": SUBSCRIPTION_URL},
         {"key": "payment_methods", "label": "Payment Methods", "url": PAYMENT_METHODS_URL},
         {"key": "history", "label": "History", "url": HISTORY_URL},
     ]
