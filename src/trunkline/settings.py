@@ -12,6 +12,7 @@ Environment variables:
   EMAIL_USE_TLS / DEFAULT_FROM_EMAIL   outgoing mail (file backend under ./var/mail by default)
   REDIS_URL               shared storage for rate-limit counters across processes
   TRUNKLINE_PAYMENT_PROCESSOR  "simulated" (default) or "stripe" (with STRIPE_SECRET_KEY)
+  TRUNKLINE_CARRIER       dotted path of the number carrier adapter (default: simulated)
   TRUNKLINE_DEBUG=1       Django debug mode
 """
 
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "trunkline.tenants",
     "trunkline.webhooks",
     "trunkline.billing",
+    "trunkline.phone_numbers",
     "trunkline.portal",
 ]
 
@@ -201,6 +203,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@" + TRUNKLIN
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # How partners' cards are charged: "simulated" (the default, offline) or "stripe".
 TRUNKLINE_PAYMENT_PROCESSOR = os.environ.get("TRUNKLINE_PAYMENT_PROCESSOR", "simulated")
+# The number carrier adapter (a dotted class path); empty: the simulated carrier.
+TRUNKLINE_CARRIER = os.environ.get("TRUNKLINE_CARRIER", "")
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # another Stripe-compatible server
 TRUNKLINE_PARTNER_RATE_LIMIT = int(os.environ.get("TRUNKLINE_PARTNER_RATE_LIMIT", "1000"))

@@ -71,6 +71,7 @@ class Posting(models.Model):
         TOP_UP = "top_up", "Top-up"
         DID_MONTHLY_LOCAL = "did_monthly_local", "Monthly DID (local)"
         DID_MONTHLY_TOLL_FREE = "did_monthly_toll_free", "Monthly DID (toll-free)"
+        DID_SETUP = "did_setup", "DID setup fee"
         EXTENSION_MONTHLY = "extension_monthly", "Monthly extension"
         USAGE_LOCAL = "usage_local", "Per-minute local usage"
         USAGE_TOLL_FREE = "usage_toll_free", "Per-minute toll-free usage"

@@ -139,6 +139,10 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_calls import router as calls_router
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
+    from trunkline.phone_numbers.api import router as numbers_router
+    from trunkline.phone_numbers.api_e911 import router as e911_router
+    from trunkline.phone_numbers.api_porting import router as porting_router
+    from trunkline.phone_numbers.api_supply import router as supply_router
     from trunkline.tenants.api import router as tenants_router
     from trunkline.webhooks.api import router as webhooks_router
 
@@ -149,6 +153,11 @@ def build_api() -> NinjaAPI:
         payments_router,
         calls_router,
         webhooks_router,
+        # Before the numbers router: /phone-numbers/available is not a number's id.
+        supply_router,
+        numbers_router,
+        e911_router,
+        porting_router,
     ):
         api.add_router("/", router)
     return api

@@ -70,6 +70,10 @@ PREFIXES = (
     "cdx",
     "pmt",
     "sin",
+    "did",
+    "car",
+    "prt",
+    "pdc",
 )
 
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from trunkline.phone_numbers.urls import urlpatterns as numbers_urlpatterns
 from trunkline.portal.views import (
     api_keys,
     audit_log,
@@ -100,3 +101,5 @@ urlpatterns = [
     path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
     path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]
+
+urlpatterns += numbers_urlpatterns

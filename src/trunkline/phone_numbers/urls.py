@@ -1,0 +1,10 @@
+"""Portal pages under Numbers (and Settings → E911), included in the portal's URLs."""
+
+from trunkline.phone_numbers.views import buy, e911, inventory, porting
+
+urlpatterns = [
+    *buy.urlpatterns,
+    *inventory.urlpatterns,
+    *e911.urlpatterns,
+    *porting.urlpatterns,
+]
