@@ -292,6 +292,8 @@ def _prepare(partner, candidates, provider_id, source, now, adapters) -> _Prepar
     months: dict[tuple[int, int], object] = {}
     cycles: dict = {}
     rows = []
+    usage: dict[tuple[str, date], list[int]] = {}
+    charges: dict[str, int] = defaultdict(int)
     for record_id, (_, facts, rated) in zip(new_ids("cdr", len(new)), new, strict=True):
         call_id, tenant, direction, from_number, to_number, started, answered, ended, billsec = (
             facts
@@ -333,7 +335,17 @@ def _prepare(partner, candidates, provider_id, source, now, adapters) -> _Prepar
                 imported_at,
             )
         )
-    usage, charges = _tally(rows, cycles)
+        # As _tally counts them, in the same pass (a second one costs ~1 µs a record).
+        key = (tenant.id, cycles[cycle])
+        counters = usage.get(key)
+        if counters is None:
+            counters = usage[key] = [0] * len(_COUNTERS)
+        counters[0] += 1
+        slot = COUNTER.get(call_class)
+        if slot is not None:
+            counters[slot] += billable
+            counters[4] += wholesale
+            charges[call_class] += wholesale
     return _Prepared(partner, len(candidates), rows, cycles, usage, charges)
 
 
