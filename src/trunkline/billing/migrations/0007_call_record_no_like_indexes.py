@@ -31,7 +31,7 @@ def restore_primary_key_like_index(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_sign_in_hardening"),
-        ("billing", "0005_call_record_fewer_indexes"),
+        ("billing", "0006_posting_type_did_setup"),
         ("tenants", "0002_tenant_list_index"),
     ]
 
