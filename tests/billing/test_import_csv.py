@@ -212,3 +212,43 @@ def test_the_fast_reading_of_a_row_agrees_with_the_checks():
             assert facts is None or facts == checked, line
             fast += facts is not None
     assert fast > 1_000  # good rows do take the fast way
+
+
+def test_records_keep_their_tenants_partner_and_protect_what_they_name(tmp_path, capsys, carrier):
+    """Only the tenant is a database constraint on call records; the partner column must
+    still be the tenant's partner, and neither the partner nor the carrier a record names
+    can be deleted while it exists."""
+    from django.db.models import ProtectedError
+
+    from tests.factories import make_partner
+
+    tenants = []
+    for number in range(2):
+        partner, admin = make_partner(f"Reseller {number}")
+        tenants.append(make_tenant(admin, name=f"Tenant {number}", sip_prefix=f"rs{number}"))
+    path = tmp_path / "Master.csv"
+    path.write_text(
+        "".join(
+            row(
+                tenant.sip_prefix,
+                "5015550100",
+                "5015550123",
+                f"{tenant.sip_prefix}-outbound",
+                "2026-11-10 15:00:00",
+                "2026-11-10 15:00:05",
+                "2026-11-10 15:01:06",
+                61,
+                f"1731250800.{index}",
+            )
+            for index, tenant in enumerate(tenants * 3)
+        )
+    )
+    assert main(["import-cdrs", str(path)]) == 0
+    capsys.readouterr()
+    records = CallRecord.objects.select_related("tenant")
+    assert records.count() == 6
+    assert all(record.partner_id == record.tenant.partner_id for record in records)
+    with pytest.raises(ProtectedError):
+        carrier.delete()
+    with pytest.raises(ProtectedError):
+        tenants[0].partner.delete()

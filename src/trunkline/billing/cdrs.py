@@ -393,14 +393,23 @@ def _store(prepared: _Prepared, now) -> tuple[int, int]:
     if not rows:
         return 0, prepared.candidates
     usage, charges = prepared.usage, prepared.charges
-    existing = _stored_call_ids(partner.id, [row[3] for row in rows])
-    if existing:  # rare: a file imported again, or overlapping another import
-        rows = [row for row in rows if row[3] not in existing]
-        usage, charges = _tally(rows, prepared.cycles)
-    if not rows:
-        return 0, prepared.candidates
     connection = transaction.get_connection()
-    _insert_calls(connection, rows)
+    try:
+        # Nearly every batch is calls never seen before: insert at once, and look for
+        # stored call ids only when the unique index (partner, call_id) refuses some.
+        # Looking first costs every batch ~7 µs a record on PostgreSQL.
+        with transaction.atomic():  # a savepoint, rolled back on refusal
+            _insert_calls(connection, rows)
+    except IntegrityError:
+        existing = _stored_call_ids(partner.id, [row[3] for row in rows])
+        if not existing:
+            raise
+        # A file imported again, or one overlapping another import.
+        rows = [row for row in rows if row[3] not in existing]
+        if not rows:
+            return 0, prepared.candidates
+        usage, charges = _tally(rows, prepared.cycles)
+        _insert_calls(connection, rows)
     _count(partner, usage, now)
     # The first record stored names the postings, so a retried import (which finds the
     # records stored) can never charge them twice.
