@@ -28,12 +28,16 @@ RUN = at(2026, 12, 1, 0, 30)
 
 @pytest.fixture
 def units():
+    from trunkline.billing import subscription_cycle
+
     counts = {"extensions": 10, "dids_local": 2, "dids_toll_free": 1}
+    saved = dict(subscription_cycle._COUNTERS)  # the apps' own counters (numbers)
     for name in counts:
         billable_counts_register(name, lambda *, partner, at, name=name: counts[name])
     yield counts
     for name in counts:
         billable_counts_unregister(name)
+    subscription_cycle._COUNTERS.update(saved)
 
 
 def activate(admin, plan="starter", now=None):

@@ -32,6 +32,19 @@ def test_loads_once(db):
     assert partner.billing_account.plan == "professional"
     assert partner.payment_methods.get().last4 == "4242"
     assert 0 < wallet_balance(partner).micros < 300_000_000  # $250 + $50 initial credit
+    # numbers bought from the simulated carrier: two with 911 registered, one not (the
+    # portal's warning), one unassigned
+    from trunkline.phone_numbers.models import PhoneNumber
+
+    numbers = PhoneNumber.objects.filter(partner=partner)
+    assert sorted(numbers.values_list("status", flat=True)) == ["ACTIVE"] * 4
+    assert sorted(numbers.values_list("e911_status", flat=True)) == [
+        "NOT_SET",
+        "NOT_SET",
+        "REGISTERED",
+        "REGISTERED",
+    ]
+    assert numbers.filter(tenant__isnull=True).count() == 1
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

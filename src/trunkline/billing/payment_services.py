@@ -494,14 +494,18 @@ def _claim_auto_recharge(partner, now: datetime) -> bool:
     return claimed == 1
 
 
-def wallet_auto_recharge_check(*, partner, now: datetime) -> Posting | None:
+def wallet_auto_recharge_check(
+    *, partner, now: datetime, needed: Money | None = None
+) -> Posting | None:
     """Recharge the wallet when auto-recharge is on and the balance is below its
-    threshold, at most once an hour. A failure emails the partner's admins and turns
-    auto-recharge off with the reason. Returns the top-up posting, if one was made."""
+    threshold (or below `needed`, what a purchase about to be made costs), at most once
+    an hour. A failure emails the partner's admins and turns auto-recharge off with the
+    reason. Returns the top-up posting, if one was made."""
     account = billing_account_for(partner)
     if not account.auto_recharge_enabled:
         return None
-    if ledger.wallet_balance(partner).micros >= account.auto_recharge_threshold_micros:
+    floor = max(account.auto_recharge_threshold_micros, needed.micros if needed else 0)
+    if ledger.wallet_balance(partner).micros >= floor:
         return None
     if not _claim_auto_recharge(partner, now):
         return None

@@ -98,13 +98,15 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
                 tenant_suspend(actor=actor, tenant=tenant, reason="Past due invoice")
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
         calls = _demo_money(partner)
+        numbers = _demo_numbers(partner, actor)
     plan = _demo_subscription(partner, admin)
     return [
         "Loaded the Docs Demo partner:",
         f"  sign in at the portal as {DEMO_EMAIL} / {DEMO_PASSWORD}",
         f"  (read-only Partner User: {DEMO_READONLY_EMAIL} / {DEMO_PASSWORD})",
         f"  API key (shown once): {plaintext}",
-        f"  {Tenant.objects.filter(partner=partner).count()} tenants, {calls} rated calls",
+        f"  {Tenant.objects.filter(partner=partner).count()} tenants, {numbers} phone numbers, "
+        f"{calls} rated calls",
         f"  plan: {plan}",
     ]
 
@@ -123,6 +125,46 @@ def _demo_subscription(partner, admin) -> str:
     payment_method_add(partner=partner, actor=actor, token="4242424242424242")
     subscription_activate(actor=actor, plan="professional")
     return "Professional, paid with the simulated test card •••• 4242"
+
+
+def _demo_numbers(partner, actor) -> int:
+    """The simulated carrier's inventory (one block of numbers in every US exchange, and
+    toll-free), and a few numbers bought for the demo partner: Acme's main line with its
+    911 address registered, Riverside's with none yet (the portal's E911 warning), a
+    toll-free line and one number left unassigned."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from trunkline.phone_numbers import caller_id, services
+    from trunkline.phone_numbers.carrier import SearchCriteria, carrier
+    from trunkline.phone_numbers.carrier_requests import requests_sync
+    from trunkline.phone_numbers.supply import supply_seed
+
+    supply_seed(per_exchange=1, toll_free=700)
+    little_rock = carrier().search(SearchCriteria(kind="local", state="AR", city="Little Rock"))
+    toll_free = carrier().search(SearchCriteria(kind="toll_free", area_code="877", limit=1))
+    wanted = [offer.e164 for offer in little_rock[:3]] + [offer.e164 for offer in toll_free]
+    acme_main, riverside_main, spare, acme_toll_free = services.numbers_purchase(
+        actor=actor, numbers=wanted
+    )
+    tenants = {tenant.sip_prefix: tenant for tenant in Tenant.objects.filter(partner=partner)}
+    for number, prefix in [
+        (acme_main, "acme"),
+        (acme_toll_free, "acme"),
+        (riverside_main, "riverside"),
+    ]:
+        services.number_assign(actor=actor, number=number, tenant=tenants[prefix])
+    caller_id.number_e911_set(
+        actor=actor,
+        number=acme_main,
+        address=tenants["acme"].e911_address,
+        apply_to_tenant=True,
+    )
+    # The simulated carrier provisions orders in 30 s and registers 911 addresses in 10
+    # minutes; the demo shows them done (the spare number's order too).
+    requests_sync(now=timezone.now() + timedelta(hours=1))
+    return len(wanted)
 
 
 DEMO_CARRIER = "Docs Demo Carrier"

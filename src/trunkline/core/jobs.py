@@ -15,6 +15,7 @@ from django_tasks.base import Task
 from trunkline.accounts import tasks as accounts_tasks
 from trunkline.billing import tasks as billing_tasks
 from trunkline.core import tasks as core_tasks
+from trunkline.phone_numbers import tasks as numbers_tasks
 from trunkline.tenants import tasks as tenants_tasks
 
 
@@ -42,4 +43,6 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("billing.trials_expire", "25 * * * *", billing_tasks.trials_expire),
     # A safety net: wallets are reviewed after each debit, this catches any review lost.
     PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
+    # Orders, caller ID names and 911 addresses the carrier completes later.
+    PeriodicJob("phone_numbers.carrier_sync", "* * * * *", numbers_tasks.carrier_sync),
 )

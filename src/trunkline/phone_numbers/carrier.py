@@ -1,20 +1,22 @@
 """The boundary with the carriers that supply numbers.
 
-Everything the platform asks of a carrier goes through `CarrierAdapter`. Calls that the
-carrier completes later (an order being provisioned, a CNAM update, an E911 registration,
-a port) answer with a `Submitted` holding the carrier's reference; the platform records a
-`CarrierRequest` and the sync job asks `status(kind, ref)` until it settles.
+Everything the platform asks of a carrier goes through `CarrierAdapter`. Methods that
+take `now` get the platform's clock (a simulation may use it; a real carrier ignores it).
+Calls that the carrier completes later (an order being provisioned, a CNAM update, an
+E911 registration, a port) answer with a `Submitted` holding the carrier's reference; the
+platform records a `CarrierRequest` and the sync job asks `status(kind, ref)` until it
+settles.
 
 The embedded default is the simulated carrier (`carrier_sim.SimulatedCarrier`): a
-deterministic inventory of real US geography that completes each step on its own
-schedule, or at once with `trunkline carrier advance`. Another adapter is chosen with the
+deterministic inventory of real US geography that completes each step on a fixed
+schedule after it was submitted. Another adapter is chosen with the
 `TRUNKLINE_CARRIER` setting (a dotted path to a class taking no arguments).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from django.conf import settings
@@ -93,17 +95,19 @@ class CarrierAdapter(Protocol):
     def offers(self, numbers: list[str]) -> dict[str, Offer]:
         """The offers for these exact E.164 numbers that are still available."""
 
-    def order(self, numbers: list[str]) -> Submitted:
+    def order(self, numbers: list[str], *, now: datetime | None = None) -> Submitted:
         """Take these numbers from the carrier's inventory, all or none (raises
         NumbersUnavailable naming the ones gone); provisioning completes later."""
 
     def release(self, numbers: list[str]) -> None:
         """Give numbers back to the carrier for good (disconnect)."""
 
-    def cnam_update(self, number: str, name: str) -> Submitted:
+    def cnam_update(self, number: str, name: str, *, now: datetime | None = None) -> Submitted:
         """Publish the caller ID name for a number ('' removes it)."""
 
-    def e911_register(self, number: str, address: dict) -> Submitted:
+    def e911_register(
+        self, number: str, address: dict, *, now: datetime | None = None
+    ) -> Submitted:
         """Register a dispatchable address for a number."""
 
     def port_submit(self, request: dict) -> Submitted:
@@ -112,8 +116,9 @@ class CarrierAdapter(Protocol):
     def port_cancel(self, ref: str) -> None:
         """Withdraw a port-in that has not completed."""
 
-    def status(self, kind: StepKind, ref: str) -> StepStatus:
-        """Where a submitted request stands now."""
+    def status(self, kind: StepKind, ref: str, *, now: datetime | None = None) -> StepStatus:
+        """Where a submitted request stands now (`now`: the platform's clock, which a
+        simulation may use; a real carrier ignores it)."""
 
 
 _adapter: CarrierAdapter | None = None

@@ -84,7 +84,7 @@ def request_check(request_id: str, *, now: datetime | None = None) -> bool:
         )
         if request is None:
             return False
-        status = carrier().status(request.kind, request.carrier_ref)
+        status = carrier().status(request.kind, request.carrier_ref, now=now)
         request.checked_at = now
         moved = False
         if status.state in ("done", "failed"):

@@ -34,6 +34,8 @@ class Tenant(models.Model):
     suspension_reason = models.CharField(max_length=200, blank=True)
     # What an unsuspend returns the tenant to (TRIAL or ACTIVE).
     status_before_suspension = models.CharField(max_length=12, blank=True)
+    # Usage limits (the partner guide's "Usage Limits"); null: no limit.
+    max_dids = models.PositiveIntegerField(null=True, blank=True)
 
     e911_street = models.CharField(max_length=200, blank=True)
     e911_street2 = models.CharField(max_length=200, blank=True)

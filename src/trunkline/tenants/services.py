@@ -325,7 +325,14 @@ def tenant_delete(*, actor: Actor, tenant: Tenant) -> Tenant:
         tenant = _locked(tenant)
         if tenant.status == Tenant.Status.CANCELLED:
             raise InvalidTransition("the tenant is already cancelled", field="status")
-        return _change_status(actor=actor, tenant=tenant, status=Tenant.Status.CANCELLED, reason="")
+        tenant = _change_status(
+            actor=actor, tenant=tenant, status=Tenant.Status.CANCELLED, reason=""
+        )
+        # Its numbers go back to the partner's inventory (RELEASED, no longer billed).
+        from trunkline.phone_numbers.services import numbers_release_for_tenant
+
+        numbers_release_for_tenant(tenant=tenant, now=timezone.now())
+        return tenant
 
 
 def tenant_reactivate(*, actor: Actor, tenant: Tenant) -> Tenant:
