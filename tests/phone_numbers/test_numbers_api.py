@@ -293,3 +293,29 @@ def test_other_partners_and_other_tenants_numbers_are_invisible(
     assert reader.get("/v1/phone-numbers").status_code == 200
     assert reader.post(f"/v1/phone-numbers/{rows[0]['id']}/release").status_code == 403
     assert PhoneNumber.objects.get(id=rows[0]["id"]).cnam == ""
+
+
+def test_apply_one_address_to_all_of_a_tenants_numbers(api, partner, admin, inventory, fund):
+    tenant = make_tenant(admin)
+    rows = bought(api, partner, fund, count=3)
+    for row in rows[:2]:
+        api.post(f"/v1/phone-numbers/{row['id']}/assign", json={"tenant_id": tenant.id})
+    address = {
+        "street": "1200 Main St",
+        "city": "Little Rock",
+        "state": "AR",
+        "postal_code": "72201",
+    }
+    answer = api.patch(
+        f"/v1/phone-numbers/{rows[0]['id']}",
+        json={"e911_address": address, "apply_to_tenant": True},
+    )
+    assert answer.status_code == 200
+    statuses = {
+        row["id"]: row["e911_status"] for row in api.get("/v1/phone-numbers").json()["data"]
+    }
+    assert statuses == {
+        rows[0]["id"]: "PENDING",
+        rows[1]["id"]: "PENDING",
+        rows[2]["id"]: "NOT_SET",
+    }

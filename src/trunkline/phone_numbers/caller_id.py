@@ -155,9 +155,11 @@ def number_e911_set(
     now = now or timezone.now()
     cleaned = clean_dispatchable_address(address) if address is not None else None
     numbers = [number]
-    if apply_to_tenant and number.tenant_id:
+    # The tenant as stored now (the caller's copy of the number may be older).
+    tenant_id = PhoneNumber.objects.filter(pk=number.pk).values_list("tenant_id", flat=True)[0]
+    if apply_to_tenant and tenant_id:
         numbers = list(
-            PhoneNumber.objects.filter(tenant_id=number.tenant_id).exclude(
+            PhoneNumber.objects.filter(tenant_id=tenant_id).exclude(
                 status=PhoneNumber.Status.DISCONNECTED
             )
         )
