@@ -147,7 +147,11 @@ def _search_local(criteria: SearchCriteria, limit: int) -> list[Offer]:
         rows = rows.filter(city=city)
     if criteria.rate_center:
         rows = rows.filter(rate_center=criteria.rate_center.strip().upper())
-    return [_offer(row) for row in rows.order_by("digits").values_list(*_OFFER_FIELDS)[:limit]]
+    # Number order. Digits begin with the area code and exchange, so (npa, nxx, digits)
+    # is the same order, and the one the state's index (kind, state, npa, nxx, digits)
+    # yields without sorting; a city or rate center has an index ending in digits.
+    order = ("digits",) if criteria.city or criteria.rate_center else ("npa", "nxx", "digits")
+    return [_offer(row) for row in rows.order_by(*order).values_list(*_OFFER_FIELDS)[:limit]]
 
 
 def _search_vanity(pattern: str, limit: int) -> list[Offer]:
