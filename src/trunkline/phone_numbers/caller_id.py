@@ -134,7 +134,11 @@ def number_cnam_set(
     now = now or timezone.now()
     cnam = clean_cnam(cnam)
     with transaction.atomic():
-        number = PhoneNumber.objects.select_for_update().select_related("tenant").get(pk=number.pk)
+        number = (
+            PhoneNumber.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=number.pk)
+        )
         if cnam == number.cnam:
             return number
         before = number_snapshot(number)
