@@ -129,3 +129,48 @@ def test_what_the_payment_services_send_matches_the_published_schemas(document, 
     for event in events:
         _validator(document, event.type).validate(event.envelope())
         EVENT_TYPES[event.type].data_schema.model_validate(event.payload)
+
+
+def test_what_the_number_services_send_matches_the_published_schemas(document, admin):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from trunkline.billing.ledger import wallet_credit
+    from trunkline.billing.models import Posting
+    from trunkline.core.actors import Actor
+    from trunkline.core.money import Money
+    from trunkline.phone_numbers import caller_id
+    from trunkline.phone_numbers import services as numbers
+    from trunkline.phone_numbers.carrier_requests import requests_sync
+    from trunkline.phone_numbers.supply import supply_seed
+
+    partner = admin.partner
+    actor = actor_for_user(admin)
+    supply_seed(states=["AR"], per_exchange=1, toll_free=0)
+    wallet_credit(
+        partner=partner,
+        amount=Money.parse("20.00"),
+        type=Posting.Type.MANUAL_ADJUSTMENT,
+        actor=Actor.system(partner=partner),
+        idempotency_key="schema-numbers",
+    )
+    tenant = make_tenant(admin, default_cnam="ACME")
+    from trunkline.phone_numbers.models import SupplyNumber
+
+    e164 = SupplyNumber.objects.order_by("e164").values_list("e164", flat=True)[0]
+    with capture_events() as events:
+        (number,) = numbers.numbers_purchase(actor=actor, numbers=[e164])
+        requests_sync(now=timezone.now() + timedelta(minutes=1))
+        number = numbers.number_assign(actor=actor, number=number, tenant=tenant)
+        caller_id.number_cnam_set(actor=actor, number=number, cnam="ACME SALES")
+        numbers.number_release(actor=actor, number=number)
+    assert {event.type for event in events} == {
+        "phone_number.purchased",
+        "phone_number.updated",
+        "phone_number.assigned",
+        "phone_number.released",
+    }
+    for event in events:
+        _validator(document, event.type).validate(event.envelope())
+        EVENT_TYPES[event.type].data_schema.model_validate(event.payload)

@@ -133,3 +133,41 @@ class PaymentFailedData(_Data):
     description: str = Field(description="What the charge was for.")
     message: str = Field(description="The processor's reason, safe to show.")
     payment_method_id: str
+
+
+class WebhookPhoneNumber(_Data):
+    """The number as it is after the change."""
+
+    id: str = Field(description="Phone number id, `did_…`.")
+    number: str = Field(description="E.164.", examples=["+15012025555"])
+    kind: Literal["local", "toll_free"]
+    status: Literal["PENDING", "ACTIVE", "RELEASED", "QUARANTINED", "DISCONNECTED"]
+    tenant_id: str | None = Field(description="The tenant it is assigned to; null: unassigned.")
+    state: str | None
+    city: str | None
+    rate_center: str | None
+    cnam: str | None = Field(description="The number's own caller ID name; null inherits.")
+    e911_status: Literal["NOT_SET", "PENDING", "REGISTERED", "FAILED"]
+    reserved: bool
+
+
+class PhoneNumberPurchasedData(_Data):
+    phone_number: WebhookPhoneNumber
+    monthly: str = Field(description="Its monthly price, dollars.", examples=["1.75"])
+    setup_fee: str = Field(description="The one-time setup fee charged, dollars.")
+
+
+class PhoneNumberAssignedData(_Data):
+    """`phone_number.assigned` (also when taken back: `tenant_id` null) and
+    `phone_number.released`."""
+
+    phone_number: WebhookPhoneNumber
+    previous_tenant_id: str | None
+
+
+class PhoneNumberUpdatedData(_Data):
+    phone_number: WebhookPhoneNumber
+    previous_attributes: dict[str, object] = Field(
+        description="The old value of each field that changed (`status`, `cnam`, "
+        "`cnam_status`, `e911_address`, `e911_status`, `reserved`)."
+    )

@@ -46,7 +46,10 @@ _CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("phone_number.purchased", "A number was bought and debited from the wallet."),
             ("phone_number.assigned", "A number was assigned to a tenant (or unassigned)."),
-            ("phone_number.released", "A number was released back to the carrier."),
+            (
+                "phone_number.released",
+                "A number was taken back from its tenant; it stays in the inventory.",
+            ),
             ("phone_number.updated", "A number's CNAM, E911 address or routing changed."),
         ),
     ),
@@ -101,6 +104,10 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "subscription.updated": event_schemas.SubscriptionUpdatedData,
     "payment_method.attached": event_schemas.PaymentMethodAttachedData,
     "payment.failed": event_schemas.PaymentFailedData,
+    "phone_number.purchased": event_schemas.PhoneNumberPurchasedData,
+    "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
+    "phone_number.released": event_schemas.PhoneNumberAssignedData,
+    "phone_number.updated": event_schemas.PhoneNumberUpdatedData,
 }
 
 EVENT_TYPES: dict[str, EventType] = {
