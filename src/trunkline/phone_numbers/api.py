@@ -141,7 +141,7 @@ def list_numbers(request, query: Query[NumberListQuery]):
     return {"data": [_out(number) for number in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("/phone-numbers/purchase/quote", response=QuoteOut, auth=scope("phone_numbers:read"))
+@router.post("/phone-numbers/purchase/quote", response=QuoteOut, auth=scope("phone_numbers:write"))
 def quote_purchase(request, payload: PurchaseIn):
     return services.purchase_quote(actor=request.actor, numbers=payload.numbers)
 
