@@ -80,3 +80,24 @@ def test_a_cancelled_tenants_numbers_return_to_the_inventory(admin, inventory, f
     tenant_delete(actor=actor, tenant=tenant)
     number.refresh_from_db()
     assert (number.status, number.tenant_id) == ("RELEASED", None)
+
+
+def test_an_order_the_carrier_cannot_provision_is_refunded(admin, inventory, fund):
+    from trunkline.phone_numbers.carrier import StepStatus
+    from trunkline.phone_numbers.models import CarrierRequest
+    from trunkline.phone_numbers.services import _order_settled
+
+    partner = admin.partner
+    fund(partner, "10.00")
+    offer = carrier().search(SearchCriteria(kind="toll_free", limit=1))[0]
+    (number,) = services.numbers_purchase(actor=actor_for_user(admin), numbers=[offer.e164])
+    assert ledger.wallet_balance(partner).to_json() == "6.50"  # $2.50 + $1.00 setup
+    request = CarrierRequest.objects.get(kind="order")
+    request.status, request.detail = CarrierRequest.Status.FAILED, "number not in service"
+    request.save()
+    _order_settled(request, StepStatus("failed", "number not in service"))
+    _order_settled(request, StepStatus("failed", "number not in service"))  # applied twice
+    number.refresh_from_db()
+    assert number.status == "DISCONNECTED"
+    assert ledger.wallet_balance(partner).to_json() == "10.00"
+    assert Posting.objects.filter(partner=partner, type="refund").count() == 2
