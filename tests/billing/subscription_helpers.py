@@ -43,9 +43,11 @@ def partner_actor(admin) -> Actor:
 def pdf_text(document: bytes) -> str:
     """The text drawing operators of every content stream, inflated where compressed."""
     chunks = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", document, re.S):
+    # Up to `endstream` without trimming: compressed data may itself end in a \r or \n
+    # byte, and a decompressor leaves the line break after the data unused.
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", document, re.S):
         raw = match.group(1)
         with contextlib.suppress(zlib.error):
-            raw = zlib.decompress(raw)
+            raw = zlib.decompressobj().decompress(raw)
         chunks.append(raw.decode("latin-1"))
     return "\n".join(chunks)
