@@ -8,18 +8,29 @@ Every email the platform sends goes through `send_branded_email`:
 - a notification `category` is sent only while the partner's matching toggle in
   Settings → Notifications is on; transactional mail (verification, password resets,
   invitations) is always sent;
-- the message leaves on `transaction.on_commit`, so a rolled-back change sends nothing.
+- the message is written to the outbox (`OutgoingEmail`) in the caller's transaction, so a
+  rolled-back change sends nothing and a committed one cannot lose its email; it is
+  delivered right after commit, and when the mail server refuses or cannot be reached
+  the periodic job `core.emails_deliver` retries it with backoff (1 min, 5 min, 30 min,
+  2 h, 6 h) before marking it FAILED.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from trunkline.core import crypto
+from trunkline.core.models import OutgoingEmail
 
 if TYPE_CHECKING:
     from trunkline.accounts.models import Partner
@@ -97,16 +108,125 @@ def send_branded_email(
     if not category_enabled(partner, category) or not recipients:
         log.debug("email not sent: category=%s partner=%s", category, getattr(partner, "pk", None))
         return False
-    message = EmailMessage(
-        subject=_one_line(subject),
-        body=f"{body.rstrip()}\n\n{signature(partner)}\n",
-        from_email=from_address(partner),
-        to=recipients,
-        reply_to=[partner.brand_support_email]
+    now = timezone.now()
+    message = {
+        "subject": _one_line(subject),
+        "body": f"{body.rstrip()}\n\n{signature(partner)}\n",
+        "from_email": from_address(partner),
+        "to": recipients,
+        "reply_to": [partner.brand_support_email]
         if partner is not None and partner.brand_support_email
-        else None,
+        else [],
+    }
+    outgoing = OutgoingEmail(
+        partner=partner,
+        category=category,
+        recipients=recipients,
+        subject=message["subject"][:255],
+        next_attempt_at=now,
+        created_at=now,
     )
-    # robust: a mail server failure after commit is logged, never turned into a failed
-    # request for a change that has already been saved.
-    transaction.on_commit(lambda: message.send(fail_silently=False), robust=True)
+    outgoing.sealed_message = crypto.seal_bytes(
+        json.dumps(message).encode(), context=_context(outgoing.id)
+    )
+    outgoing.save(force_insert=True)
+    # robust: a failure after commit is the outbox's to retry, never a failed request for
+    # a change that has already been saved.
+    transaction.on_commit(lambda: email_deliver(outgoing.id), robust=True)
     return True
+
+
+# --- delivery ----------------------------------------------------------------------------
+
+# Waits before the 2nd, 3rd, … attempt; after the last one the email is FAILED.
+RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+)
+# A process that claimed an email and then died leaves it SENDING; after this long another
+# may claim it again (so delivery is at least once, as with any mail queue).
+CLAIM_TIMEOUT = timedelta(minutes=10)
+SENT_KEPT_DAYS = 30
+
+
+def _context(email_id: str) -> str:
+    return f"outgoing_email:{email_id}"
+
+
+def email_deliver(email_id: str, *, now: datetime | None = None) -> bool:
+    """Try to send one queued email now; True when the mail server took it.
+
+    The email is claimed with a conditional UPDATE and the mail server is spoken to
+    outside any transaction, so a slow server holds no database lock and two processes
+    never send the same claimed email.
+    """
+    now = now or timezone.now()
+    claimable = Q(status=OutgoingEmail.Status.QUEUED, next_attempt_at__lte=now) | Q(
+        status=OutgoingEmail.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
+    )
+    claimed = (
+        OutgoingEmail.objects.filter(claimable, pk=email_id)
+        .exclude(sealed_message=None)
+        .update(status=OutgoingEmail.Status.SENDING, claimed_at=now)
+    )
+    if not claimed:
+        return False
+    outgoing = OutgoingEmail.objects.get(pk=email_id)
+    fields = json.loads(
+        crypto.open_bytes(bytes(outgoing.sealed_message), context=_context(outgoing.id))
+    )
+    try:
+        EmailMessage(
+            subject=fields["subject"],
+            body=fields["body"],
+            from_email=fields["from_email"],
+            to=fields["to"],
+            reply_to=fields["reply_to"] or None,
+        ).send(fail_silently=False)
+    except Exception as error:  # noqa: BLE001 - any mail failure is retried
+        attempts = outgoing.attempts + 1
+        gave_up = attempts > len(RETRY_DELAYS)
+        OutgoingEmail.objects.filter(pk=email_id).update(
+            status=OutgoingEmail.Status.FAILED if gave_up else OutgoingEmail.Status.QUEUED,
+            attempts=attempts,
+            last_error=f"{type(error).__name__}: {error}"[:300],
+            next_attempt_at=now if gave_up else now + RETRY_DELAYS[attempts - 1],
+            claimed_at=None,
+        )
+        log.warning(
+            "email %s not delivered (attempt %d%s): %s",
+            email_id,
+            attempts,
+            ", giving up" if gave_up else "",
+            type(error).__name__,
+        )
+        return False
+    OutgoingEmail.objects.filter(pk=email_id).update(
+        status=OutgoingEmail.Status.SENT,
+        attempts=outgoing.attempts + 1,
+        sent_at=now,
+        sealed_message=None,
+        last_error="",
+        claimed_at=None,
+    )
+    return True
+
+
+def emails_deliver_due(*, now: datetime) -> int:
+    """Deliver every email whose next attempt is due (and any whose sender died), oldest
+    first; remove delivered ones after SENT_KEPT_DAYS. Returns how many were sent."""
+    due = OutgoingEmail.objects.filter(
+        Q(status=OutgoingEmail.Status.QUEUED, next_attempt_at__lte=now)
+        | Q(status=OutgoingEmail.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
+    )
+    sent = sum(
+        email_deliver(email_id, now=now)
+        for email_id in due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:500]
+    )
+    OutgoingEmail.objects.filter(
+        status=OutgoingEmail.Status.SENT, sent_at__lt=now - timedelta(days=SENT_KEPT_DAYS)
+    ).delete()
+    return sent

@@ -74,6 +74,7 @@ PREFIXES = (
     "car",
     "prt",
     "pdc",
+    "eml",
 )
 
 

@@ -37,6 +37,7 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "accounts.purge_deleted_partners", "20 * * * *", accounts_tasks.partners_purge_deleted
     ),
+    PeriodicJob("core.emails_deliver", "* * * * *", core_tasks.emails_deliver),
     PeriodicJob("core.prune_task_results", "40 4 * * *", core_tasks.prune_task_results),
     # Cycles end at midnight UTC on the 1st; the run half an hour later bills them.
     PeriodicJob("billing.subscriptions_bill", "30 0 * * *", billing_tasks.subscriptions_bill),

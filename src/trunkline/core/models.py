@@ -104,3 +104,44 @@ class PeriodicJobState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} next due {self.next_due_at.isoformat()}"
+
+
+class OutgoingEmail(models.Model):
+    """One email in the outbox: written in the transaction of the change that sends it,
+    delivered after commit, retried with backoff while the mail server refuses it.
+
+    The message itself (which may carry a password-reset or invitation link) is sealed
+    with the platform key and wiped once delivered; recipients and subject stay as the
+    delivery log.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"  # waiting for its first or next attempt
+        SENDING = "SENDING"  # claimed by a process that is talking to the mail server
+        SENT = "SENT"
+        FAILED = "FAILED"  # gave up after the last attempt
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("eml"), editable=False
+    )
+    partner = models.ForeignKey(
+        "accounts.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    category = models.CharField(max_length=20)
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=255)
+    sealed_message = models.BinaryField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {', '.join(self.recipients)}"

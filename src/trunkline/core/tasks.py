@@ -28,3 +28,11 @@ def prune_task_results(now: str) -> int:
     cutoff = datetime.fromisoformat(now) - timedelta(days=TASK_RESULTS_KEPT_DAYS)
     deleted, _ = DBTaskResult.objects.finished().filter(finished_at__lt=cutoff).delete()
     return deleted
+
+
+@task()
+def emails_deliver(now: str) -> int:
+    """Retry emails the mail server refused, and any a dying process left behind."""
+    from trunkline.core.email import emails_deliver_due
+
+    return emails_deliver_due(now=datetime.fromisoformat(now))
