@@ -6,7 +6,10 @@ shapes (https://docs.stripe.com/api):
 
 - POST /v1/customers
 - POST /v1/payment_methods/{id}/attach, POST /v1/payment_methods/{id}/detach
-- POST /v1/payment_intents (with `confirm=true`)
+- POST /v1/payment_intents (with `confirm=true`), GET /v1/payment_intents/{id}
+
+A 3-D Secure intent created with `return_url` carries `next_action.redirect_to_url`, as
+Stripe's does; `authenticate(intent_id, approved)` plays the cardholder at the bank.
 
 Test PaymentMethod ids behave like Stripe's test cards of the same names: `pm_card_visa`
 and `pm_card_mastercard` succeed, `pm_card_visa_chargeDeclined` is declined when attached,
@@ -84,6 +87,15 @@ class FakeStripe:
                 return self.payment_method_detach(parts[2])
         if method == "POST" and parts == ["v1", "payment_intents"]:
             return self.payment_intent_create(form)
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
+            intent = self.intents.get(parts[2])
+            if intent is None:
+                return 404, _error(
+                    "invalid_request_error",
+                    f"No such payment_intent: '{parts[2]}'",
+                    "resource_missing",
+                )
+            return 200, intent
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({path}).", None)
 
     def customer_create(self, form: dict) -> tuple[int, dict]:
@@ -183,7 +195,16 @@ class FakeStripe:
         self.intents[intent["id"]] = intent
         if behaviour == "authentication" and not off_session:
             intent["status"] = "requires_action"
-            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            if form.get("return_url"):
+                intent["next_action"] = {
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {
+                        "url": f"https://hooks.stripe.com/3d_secure_2/authenticate/{intent['id']}",
+                        "return_url": form["return_url"],
+                    },
+                }
+            else:
+                intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
             return 200, intent
         failure = {
             "authentication": (
@@ -206,6 +227,21 @@ class FakeStripe:
         return 402, _error(
             "card_error", message, code, decline_code=decline_code, payment_intent=intent
         )
+
+    def authenticate(self, intent_id: str, *, approved: bool) -> None:
+        """The cardholder's answer on the bank's 3-D Secure page."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            intent["next_action"] = None
+            if approved:
+                intent["status"] = "succeeded"
+            else:
+                intent["status"] = "requires_payment_method"
+                intent["last_payment_error"] = {
+                    "type": "card_error",
+                    "code": "payment_intent_authentication_failure",
+                    "message": "The provided PaymentMethod has failed authentication.",
+                }
 
     def posted(self, path: str) -> list[Recorded]:
         return [request for request in self.requests if request.path == path]

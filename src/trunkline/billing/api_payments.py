@@ -3,11 +3,14 @@ partner pays the platform."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ninja import Router, Schema, Status
 from pydantic import Field, field_validator
 
 from trunkline.accounts.api_auth import scope
-from trunkline.billing import ledger
+from trunkline.accounts.views.common import public_base_url
+from trunkline.billing import card_confirmations, ledger
 from trunkline.billing import payment_services as services
 from trunkline.core.ids import new_id
 from trunkline.core.money import Money, MoneyError
@@ -136,7 +139,9 @@ def delete_payment_method(request, payment_method_id: str):
 def top_up(request, body: TopUpIn):
     """Charge the default card now and add the amount to the wallet. With an
     `Idempotency-Key`, a retry charges nothing more. 402 `card_declined` with the bank's
-    reason; 409 `authentication_required` when the bank wants the cardholder to confirm."""
+    reason; 409 `authentication_required` when the bank wants the cardholder to confirm:
+    the error's `confirmation` names the confirmation and the `confirmation_url` where the
+    cardholder approves it; the wallet is credited once the bank accepts."""
     partner = request.actor.partner
     key = request.headers.get("Idempotency-Key") or new_id("req")
     posting = services.wallet_top_up(
@@ -144,6 +149,7 @@ def top_up(request, body: TopUpIn):
         actor=request.actor,
         amount=Money.parse(body.amount),
         idempotency_key=key[:150],
+        base_url=public_base_url(request),
     )
     return {
         "transaction_id": posting.id,
@@ -175,3 +181,45 @@ def put_auto_recharge(request, body: AutoRechargeIn):
         amount=Money.parse(body.amount),
     )
     return _auto_recharge(partner)
+
+
+class CardConfirmationOut(Schema):
+    id: str
+    purpose: str
+    amount: str
+    status: str = Field(description="PENDING, SUCCEEDED, FAILED or EXPIRED")
+    failure_reason: str | None
+    confirmation_url: str = Field(description="where the cardholder approves the payment")
+    transaction_id: str | None = Field(description="the wallet credit, once it succeeded")
+    created_at: datetime
+    settled_at: datetime | None
+
+
+@router.get(
+    "/wallet/confirmations/{confirmation_id}",
+    response=CardConfirmationOut,
+    auth=scope("billing:read"),
+)
+def confirmation_get(request, confirmation_id: str):
+    """A top-up waiting for the cardholder's confirmation (3-D Secure), as last known."""
+    confirmation = card_confirmations.confirmation_get(
+        partner=request.actor.partner, confirmation_id=confirmation_id
+    )
+    return card_confirmations.confirmation_out(confirmation, base_url=public_base_url(request))
+
+
+@router.post(
+    "/wallet/confirmations/{confirmation_id}/refresh",
+    response=CardConfirmationOut,
+    auth=scope("billing:write"),
+)
+def confirmation_refresh(request, confirmation_id: str):
+    """Ask the processor whether the cardholder confirmed; a confirmed payment credits the
+    wallet (once)."""
+    confirmation = card_confirmations.confirmation_get(
+        partner=request.actor.partner, confirmation_id=confirmation_id
+    )
+    confirmation = card_confirmations.confirmation_refresh(
+        confirmation=confirmation, actor=request.actor
+    )
+    return card_confirmations.confirmation_out(confirmation, base_url=public_base_url(request))

@@ -483,6 +483,67 @@ class PaymentMethod(models.Model):
         return f"{self.brand} •••• {self.last4}"
 
 
+class CardConfirmation(models.Model):
+    """A card payment the bank wants the cardholder to confirm (3-D Secure).
+
+    A top-up whose charge answers `requires_action` is kept here, PENDING, with where the
+    cardholder confirms it. When the processor reports the charge succeeded the wallet is
+    credited once (by the charge id); a refusal or 24 hours without an answer settles it
+    FAILED or EXPIRED, crediting nothing.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        SUCCEEDED = "SUCCEEDED"
+        FAILED = "FAILED"
+        EXPIRED = "EXPIRED"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("cfm"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=20, default="top_up")
+    processor = models.CharField(max_length=16)
+    charge_id = models.CharField(max_length=64)  # the processor's id (pi_…, ch_sim_…)
+    payment_method_id = models.CharField(max_length=40, blank=True)  # pmt_…
+    amount_micros = models.BigIntegerField()
+    # Where the processor sends the cardholder (a bank's page); '' when the platform
+    # shows the confirmation itself (the simulated processor).
+    action_url = models.URLField(max_length=2000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    posting = models.ForeignKey(
+        Posting, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["processor", "charge_id"], name="confirmation_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.charge_id} {self.status}"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.amount_micros)
+
+
+class SimulatedCardAuthentication(models.Model):
+    """The simulated processor's bank: what the cardholder answered on its confirmation
+    page, kept so every process gives the same answer for the charge."""
+
+    charge_id = models.CharField(primary_key=True, max_length=64)
+    approved = models.BooleanField()
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.charge_id}: {'approved' if self.approved else 'refused'}"
+
+
 # --- the platform's subscription invoices ------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, event_emit
 from trunkline.core.email import brand_name, send_branded_email
 from trunkline.core.errors import Conflict, NotFound, PaymentRequired, ValidationFailed
+from trunkline.core.ids import new_id
 from trunkline.core.money import Money
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,20 @@ class CardDeclined(PaymentRequired):
 
 
 class CardAuthenticationRequired(Conflict):
+    """The bank wants the cardholder to confirm; `confirmation` (when the charge can be
+    confirmed here) says where."""
+
     type = "authentication_required"
+
+    def __init__(self, message: str, *, confirmation: dict | None = None):
+        super().__init__(message)
+        self.confirmation = confirmation
+
+    def envelope(self) -> dict:
+        envelope = super().envelope()
+        if self.confirmation is not None:
+            envelope["error"]["confirmation"] = self.confirmation
+        return envelope
 
 
 class ProcessorUnavailable(Conflict):
@@ -106,6 +120,7 @@ def card_charge_default(
     idempotency_key: str,
     off_session: bool,
     now: datetime | None = None,
+    return_url: str = "",
 ) -> Charge:
     """Charge the partner's default card at once and return the processor's answer.
 
@@ -134,6 +149,7 @@ def card_charge_default(
             description=description[:200],
             idempotency_key=key,
             off_session=off_session,
+            return_url=return_url,
         )
     except PaymentError as error:
         raise ProcessorUnavailable(f"the payment processor failed: {error.message}") from None
@@ -338,18 +354,30 @@ def wallet_top_up(
     amount: Money,
     idempotency_key: str,
     now: datetime | None = None,
+    base_url: str = "",
 ) -> Posting:
     """Charge the default card now and credit the wallet with what it paid.
 
     The same `idempotency_key` charges once and credits once. A decline raises
-    CardDeclined (402) with the processor's reason; a bank asking the cardholder to
-    confirm raises CardAuthenticationRequired (409). Neither credits anything.
+    CardDeclined (402) with the processor's reason. A bank asking the cardholder to
+    confirm opens a CardConfirmation and raises CardAuthenticationRequired (409) saying
+    where to confirm (`base_url` is the portal's address for that link); the wallet is
+    credited when the confirmed charge succeeds (`card_confirmations`).
     """
+    from trunkline.billing import card_confirmations
+
     _whole_cents(amount, "amount")
     if not TOP_UP_MIN <= amount <= TOP_UP_MAX:
         raise ValidationFailed(
             f"a top-up is between ${TOP_UP_MIN} and ${TOP_UP_MAX}", field="amount"
         )
+    # The confirmation's id is chosen first: the bank sends the cardholder back to it.
+    confirmation_id = new_id("cfm")
+    return_url = (
+        f"{base_url}{card_confirmations.confirmation_path(confirmation_id)}/return"
+        if base_url
+        else ""
+    )
     charge = card_charge_default(
         partner=partner,
         amount=amount,
@@ -357,18 +385,23 @@ def wallet_top_up(
         idempotency_key=f"top_up:{idempotency_key}",
         off_session=False,
         now=now,
+        return_url=return_url,
     )
     if charge.status == "requires_action":
+        confirmation = card_confirmations.confirmation_open(
+            partner=partner, actor=actor, charge=charge, confirmation_id=confirmation_id, now=now
+        )
         raise CardAuthenticationRequired(
-            "your bank asks you to confirm this payment; approve it with your bank or "
-            "use another card, then top up again"
+            "your bank asks you to confirm this payment: approve it at the confirmation "
+            "link, and the wallet is credited as soon as the bank accepts it",
+            confirmation=card_confirmations.confirmation_out(confirmation, base_url=base_url),
         )
     if charge.status != "succeeded":
         raise CardDeclined(f"the card was declined: {charge.message or 'no reason given'}")
-    return _credit_charge(partner=partner, actor=actor, charge=charge, memo="Top-up", now=now)
+    return credit_charge(partner=partner, actor=actor, charge=charge, memo="Top-up", now=now)
 
 
-def _credit_charge(*, partner, actor: Actor, charge: Charge, memo: str, now) -> Posting:
+def credit_charge(*, partner, actor: Actor, charge: Charge, memo: str, now) -> Posting:
     with transaction.atomic():
         posting, created = ledger.wallet_credit(
             partner=partner,
@@ -531,9 +564,7 @@ def wallet_auto_recharge_check(
     if charge.status != "succeeded":
         _auto_recharge_failed(partner, amount, charge.message or "the card was declined", now)
         return None
-    return _credit_charge(
-        partner=partner, actor=actor, charge=charge, memo="Auto-recharge", now=now
-    )
+    return credit_charge(partner=partner, actor=actor, charge=charge, memo="Auto-recharge", now=now)
 
 
 def _auto_recharge_failed(partner, amount: Money, reason: str, now: datetime) -> None:

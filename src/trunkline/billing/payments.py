@@ -44,6 +44,9 @@ class Charge:
     status: str  # "succeeded" | "declined" | "requires_action"
     amount: Money
     message: str = ""  # the decline reason, shown to the partner
+    # requires_action: the bank's page where the cardholder confirms ('' when the
+    # platform shows the confirmation itself).
+    action_url: str = ""
 
 
 class PaymentProcessor(Protocol):
@@ -66,9 +69,15 @@ class PaymentProcessor(Protocol):
         description: str,
         idempotency_key: str,
         off_session: bool,
+        return_url: str = "",
     ) -> Charge:
         """Charge at once. A decline is a Charge with status "declined", not an error;
-        PaymentError means the outcome is unknown (network, configuration)."""
+        PaymentError means the outcome is unknown (network, configuration). On-session
+        charges pass `return_url`, where the bank sends the cardholder back after a
+        3-D Secure confirmation."""
+
+    def charge_retrieve(self, *, charge_id: str, amount: Money) -> Charge:
+        """Where a charge stands now (after the cardholder confirmed it, or not)."""
 
 
 # Stripe's documented test card numbers and what they do.
@@ -137,6 +146,7 @@ class SimulatedProcessor:
         description: str,
         idempotency_key: str,
         off_session: bool,
+        return_url: str = "",
     ) -> Charge:
         if amount.micros <= 0:
             raise PaymentError("a charge is for a positive amount", code="invalid_amount")
@@ -153,6 +163,30 @@ class SimulatedProcessor:
             reason = "insufficient funds" if outcome == "insufficient_funds" else "card declined"
             return Charge(charge_id, "declined", amount, reason)
         return Charge(charge_id, "succeeded", amount)
+
+    def charge_retrieve(self, *, charge_id: str, amount: Money) -> Charge:
+        """A 3-D Secure charge succeeds once the cardholder approved it on the simulated
+        bank's page (`simulated_authentication_decide`) and fails if they refused."""
+        from trunkline.billing.models import SimulatedCardAuthentication
+
+        decision = SimulatedCardAuthentication.objects.filter(charge_id=charge_id).first()
+        if decision is None:
+            return Charge(
+                charge_id, "requires_action", amount, "the bank asks the cardholder to confirm"
+            )
+        if decision.approved:
+            return Charge(charge_id, "succeeded", amount)
+        return Charge(charge_id, "declined", amount, "the cardholder did not confirm the payment")
+
+
+def simulated_authentication_decide(*, charge_id: str, approved: bool) -> None:
+    """The cardholder's answer on the simulated bank's confirmation page; the first
+    answer stands, as at a real bank."""
+    from trunkline.billing.models import SimulatedCardAuthentication
+
+    SimulatedCardAuthentication.objects.get_or_create(
+        charge_id=charge_id, defaults={"approved": approved}
+    )
 
 
 def processor() -> PaymentProcessor:

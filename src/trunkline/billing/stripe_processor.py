@@ -113,6 +113,7 @@ class StripeProcessor:
         description: str,
         idempotency_key: str,
         off_session: bool,
+        return_url: str = "",
     ) -> Charge:
         params = {
             "amount": _cents(amount),
@@ -127,6 +128,10 @@ class StripeProcessor:
             # The partner is not there to authenticate: Stripe declines with
             # `authentication_required` instead of asking for 3-D Secure.
             params["off_session"] = True
+        elif return_url:
+            # With a return URL Stripe answers a 3-D Secure request with the bank's page
+            # to send the cardholder to (next_action.redirect_to_url), no Stripe.js needed.
+            params["return_url"] = return_url
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}
@@ -143,18 +148,32 @@ class StripeProcessor:
             return Charge(intent_id, "declined", amount, error.user_message or "card declined")
         except stripe.StripeError as error:
             raise _failure(error, "charge the card") from None
-        if intent.status == "succeeded":
-            return Charge(intent.id, "succeeded", amount)
-        if intent.status == "requires_action":
-            return Charge(
-                intent.id,
-                "requires_action",
-                amount,
-                "the bank asks the cardholder to confirm this payment",
-            )
-        if intent.status == "requires_payment_method":
-            reason = intent.last_payment_error.message if intent.last_payment_error else ""
-            return Charge(intent.id, "declined", amount, reason or "card declined")
-        # `processing` and the like: the outcome is not known yet; retrying with the same
-        # key returns this same PaymentIntent.
-        raise PaymentError(f"the payment is {intent.status}; try again shortly", code="pending")
+        return _charge_of(intent, amount)
+
+    def charge_retrieve(self, *, charge_id: str, amount: Money) -> Charge:
+        try:
+            intent = self._client.v1.payment_intents.retrieve(charge_id)
+        except stripe.StripeError as error:
+            raise _failure(error, "look up the payment") from None
+        return _charge_of(intent, amount)
+
+
+def _charge_of(intent, amount: Money) -> Charge:
+    if intent.status == "succeeded":
+        return Charge(intent.id, "succeeded", amount)
+    if intent.status == "requires_action":
+        action = intent.next_action
+        redirect = getattr(action, "redirect_to_url", None) if action else None
+        return Charge(
+            intent.id,
+            "requires_action",
+            amount,
+            "the bank asks the cardholder to confirm this payment",
+            action_url=getattr(redirect, "url", "") or "",
+        )
+    if intent.status in ("requires_payment_method", "canceled"):
+        reason = intent.last_payment_error.message if intent.last_payment_error else ""
+        return Charge(intent.id, "declined", amount, reason or "card declined")
+    # `processing` and the like: the outcome is not known yet; retrying with the same
+    # key returns this same PaymentIntent.
+    raise PaymentError(f"the payment is {intent.status}; try again shortly", code="pending")

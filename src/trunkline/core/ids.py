@@ -75,6 +75,7 @@ PREFIXES = (
     "prt",
     "pdc",
     "eml",
+    "cfm",
 )
 
 

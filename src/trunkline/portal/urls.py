@@ -5,6 +5,7 @@ from trunkline.portal.views import (
     api_keys,
     audit_log,
     billing,
+    billing_confirm,
     billing_payments,
     billing_subscription,
     dashboard,
@@ -94,6 +95,15 @@ urlpatterns = [
     ),
     path("settings/billing/auto-recharge", billing_payments.auto_recharge),
     path("settings/billing/top-up", billing_payments.top_up, name="billing-top-up"),
+    path("settings/billing/confirm/<str:confirmation_id>", billing_confirm.confirmation_page),
+    path(
+        "settings/billing/confirm/<str:confirmation_id>/return",
+        billing_confirm.confirmation_return,
+    ),
+    path(
+        "settings/billing/confirm/<str:confirmation_id>/simulate",
+        billing_confirm.confirmation_simulated_answer,
+    ),
     path("settings/billing/history", billing.history, name="billing-history"),
     path("settings/billing/history.csv", billing.history_csv, name="billing-history-csv"),
     path("platform/tenants", platform.tenants_dashboard, name="platform-tenants"),

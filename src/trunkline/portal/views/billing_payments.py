@@ -9,7 +9,9 @@ from django.contrib import messages
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from trunkline.accounts.views.common import public_base_url
 from trunkline.billing import ledger, payment_services
+from trunkline.billing.card_confirmations import confirmation_path
 from trunkline.billing.models import Posting
 from trunkline.billing.payments import TEST_CARDS
 from trunkline.core.errors import TrunklineError
@@ -192,8 +194,19 @@ def top_up(request):
         if amount is not None:
             try:
                 posting = payment_services.wallet_top_up(
-                    partner=partner, actor=request.actor, amount=amount, idempotency_key=key
+                    partner=partner,
+                    actor=request.actor,
+                    amount=amount,
+                    idempotency_key=key,
+                    base_url=public_base_url(request),
                 )
+            except payment_services.CardAuthenticationRequired as error:
+                if error.confirmation is None:
+                    show_service_error(form, error)
+                    status = 422
+                else:
+                    # The bank wants the cardholder: on to the confirmation page.
+                    return finish(request, confirmation_path(error.confirmation["id"]))
             except TrunklineError as error:
                 show_service_error(form, error)
                 status = 422
