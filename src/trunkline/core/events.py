@@ -54,6 +54,23 @@ _CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        # Not in the guide's table (its porting chapter promises an email on every status
+        # change); the same changes are events too, named after the port request's status.
+        "Porting",
+        (
+            ("port_request.created", "A port-in request was created (PENDING)."),
+            ("port_request.updated", "A port request's details or documents changed."),
+            ("port_request.submitted", "A port request was sent (or resent) to the carrier."),
+            ("port_request.foc_received", "The carrier confirmed a Firm Order Commit date."),
+            ("port_request.completed", "The ported numbers are live on the platform."),
+            (
+                "port_request.rejected",
+                "The carrier rejected the port; `rejection_reason` says why.",
+            ),
+            ("port_request.cancelled", "The port request was cancelled before completion."),
+        ),
+    ),
+    (
         "Extensions",
         (
             ("extension.created", "An extension was created in a tenant's phone system."),
