@@ -11,6 +11,7 @@ from django.core import mail
 from tests.factories import actor_for_user, make_api_key, make_partner, make_tenant
 from trunkline.accounts.models import ApiRequestLog
 from trunkline.billing import ledger
+from trunkline.core.events import EVENT_TYPES
 from trunkline.core.models import AuditEntry, Event
 from trunkline.phone_numbers import porting, porting_out, services
 from trunkline.phone_numbers.carrier_requests import requests_sync
@@ -102,6 +103,8 @@ def test_a_port_goes_submitted_foc_completed_on_the_carriers_schedule(
     types = list(Event.objects.filter(partner=partner).values_list("type", flat=True))
     for name in ("created", "submitted", "foc_received", "completed"):
         assert f"port_request.{name}" in types
+    for event in Event.objects.filter(partner=partner):
+        EVENT_TYPES[event.type].data_schema.model_validate(event.payload)
 
 
 def test_a_desired_date_far_enough_out_becomes_the_foc_date(actor, tenant):

@@ -125,6 +125,18 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,
     "phone_number.updated": event_schemas.PhoneNumberUpdatedData,
+    **{
+        f"port_request.{name}": event_schemas.PortRequestEventData
+        for name in (
+            "created",
+            "updated",
+            "submitted",
+            "foc_received",
+            "completed",
+            "rejected",
+            "cancelled",
+        )
+    },
 }
 
 EVENT_TYPES: dict[str, EventType] = {
