@@ -398,3 +398,28 @@ def test_without_a_pin_the_account_number_is_enough_and_cancel_clears(actor, ten
     number = porting_out.number_port_out_cancel(actor=actor, number=number)
     assert not number.port_out_pending
     services.number_release(actor=actor, number=number)
+
+
+def test_a_tenant_scoped_key_sees_only_its_tenants_ports(make_api, key, partner, admin, tenant):
+    port = create(make_api(key), tenant).json()
+    other_tenant = make_tenant(admin, name="Other Co")
+    scoped = make_api(make_api_key(partner, tenant_ids=[other_tenant.id]))
+    assert scoped.get(f"/v1/port-requests/{port['id']}").status_code == 404
+    assert scoped.post(f"/v1/port-requests/{port['id']}/cancel").status_code == 404
+    assert scoped.get("/v1/port-requests").json()["data"] == []
+    assert create(scoped, tenant, numbers=["+12125550150"]).status_code == 404
+
+
+def test_a_number_our_carrier_still_sells_is_bought_not_ported(actor, tenant, inventory):
+    free = inventory_number()
+    with pytest.raises(porting.Conflict) as refused:
+        porting.port_request_create(
+            actor=actor, tenant=tenant, fields=fields(numbers=[free]), now=MONDAY
+        )
+    assert refused.value.type == "number_not_portable"
+
+
+def inventory_number():
+    from trunkline.phone_numbers.models import SupplyNumber
+
+    return SupplyNumber.objects.order_by("e164").values_list("e164", flat=True).first()

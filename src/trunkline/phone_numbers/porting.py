@@ -491,11 +491,14 @@ def port_request_cancel(
     require_writer(actor)
     now = now or timezone.now()
     with transaction.atomic():
+        # The carrier request first, then the port: the order the sync job locks them in.
+        pending = list(
+            CarrierRequest.objects.select_for_update().filter(
+                port_request_id=port.pk, status=CarrierRequest.Status.PENDING
+            )
+        )
         port = _locked(port)
         _require(port, PortRequest.OPEN, "cancelled")
-        pending = CarrierRequest.objects.select_for_update().filter(
-            port_request=port, status=CarrierRequest.Status.PENDING
-        )
         for request in pending:
             try:
                 carrier().port_cancel(request.carrier_ref, now=now)
