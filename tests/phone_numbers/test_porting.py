@@ -165,7 +165,9 @@ def test_the_simulated_carrier_rejects_for_the_guides_reasons(actor, tenant, ove
     assert (port.status, port.rejection_reason) == ("REJECTED", reason)
 
 
-def test_cancel_before_completion_and_illegal_transitions(actor, tenant):
+def test_cancel_before_completion_and_illegal_transitions(
+    actor, tenant, django_capture_on_commit_callbacks
+):
     port = porting.port_request_create(actor=actor, tenant=tenant, fields=fields(), now=MONDAY)
     with pytest.raises(porting.Conflict) as refused:
         porting.port_request_submit(actor=actor, port=port, now=MONDAY)
@@ -178,8 +180,11 @@ def test_cancel_before_completion_and_illegal_transitions(actor, tenant):
         assert refused.value.type == "invalid_state_transition"
     with pytest.raises(porting.Conflict):
         porting.port_request_update(actor=actor, port=port, fields={"account_holder": "X"})
-    porting.port_request_cancel(actor=actor, port=port, now=MONDAY + timedelta(days=3))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        porting.port_request_cancel(actor=actor, port=port, now=MONDAY + timedelta(days=3))
     assert status_of(port) == "CANCELLED"
+    assert [m.subject for m in mail.outbox] == [f"Port request {port.id} cancelled"]
     requests_sync(now=MONDAY + timedelta(days=30))  # the carrier's answer is ignored
     assert status_of(port) == "CANCELLED"
     assert not PhoneNumber.objects.filter(e164__in=port.numbers).exists()
