@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import io
 import logging
 import multiprocessing.util
 import os
@@ -87,6 +88,7 @@ class ApiMiddleware:
         if _has_nul(request):
             return _error(400, "malformed_request", "the path or query contains a NUL character")
         try:
+            _read_upload(request)
             body = request.body  # read now: a too-large body is refused before any work
         except Exception:  # RequestDataTooBig and friends
             return _error(413, "payload_too_large", "the request body is too large")
@@ -207,6 +209,25 @@ class ApiMiddleware:
                 "created_at": timezone.now(),
             }
         )
+
+
+# Multipart uploads (a port's LOA or carrier bill, up to 10 MB) may be larger than the
+# JSON bodies DATA_UPLOAD_MAX_MEMORY_SIZE is sized for.
+UPLOAD_MAX_BYTES = 11 * 1024 * 1024
+
+
+def _read_upload(request) -> None:
+    if not request.content_type.startswith("multipart/form-data"):
+        return
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if 0 < length <= UPLOAD_MAX_BYTES and not hasattr(request, "_body"):
+        data = request.read(length)
+        request._body = data
+        request._stream = io.BytesIO(data)
+        request._read_started = False
 
 
 class RequestLogBuffer:

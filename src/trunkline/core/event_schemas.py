@@ -171,3 +171,31 @@ class PhoneNumberUpdatedData(_Data):
         description="The old value of each field that changed (`status`, `cnam`, "
         "`cnam_status`, `e911_address`, `e911_status`, `reserved`)."
     )
+
+
+class WebhookPortRequest(_Data):
+    """A port-in request as it is after the change. The account PIN is never sent."""
+
+    id: str = Field(description="Port request id, `prt_…`.")
+    tenant_id: str
+    status: Literal["PENDING", "SUBMITTED", "FOC_RECEIVED", "COMPLETED", "REJECTED", "CANCELLED"]
+    numbers: list[str] = Field(description="E.164 numbers being ported.")
+    current_carrier: str
+    account_holder: str
+    business_name: str | None
+    account_number: str
+    pin_set: bool = Field(description="Whether a PIN is on file.")
+    service_address: WebhookE911Address
+    desired_date: str | None
+    foc_date: str | None = Field(description="The carrier's Firm Order Commit date, once known.")
+    rejection_reason: str | None
+    notes: str | None
+
+
+class PortRequestEventData(_Data):
+    """Every `port_request.*` event."""
+
+    port_request: WebhookPortRequest
+    previous_attributes: dict[str, object] = Field(
+        default_factory=dict, description="The old value of each field that changed."
+    )

@@ -54,6 +54,23 @@ _CATALOGUE: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        # Not in the guide's table (its porting chapter promises an email on every status
+        # change); the same changes are events too, named after the port request's status.
+        "Porting",
+        (
+            ("port_request.created", "A port-in request was created (PENDING)."),
+            ("port_request.updated", "A port request's details or documents changed."),
+            ("port_request.submitted", "A port request was sent (or resent) to the carrier."),
+            ("port_request.foc_received", "The carrier confirmed a Firm Order Commit date."),
+            ("port_request.completed", "The ported numbers are live on the platform."),
+            (
+                "port_request.rejected",
+                "The carrier rejected the port; `rejection_reason` says why.",
+            ),
+            ("port_request.cancelled", "The port request was cancelled before completion."),
+        ),
+    ),
+    (
         "Extensions",
         (
             ("extension.created", "An extension was created in a tenant's phone system."),
@@ -108,6 +125,18 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,
     "phone_number.updated": event_schemas.PhoneNumberUpdatedData,
+    **{
+        f"port_request.{name}": event_schemas.PortRequestEventData
+        for name in (
+            "created",
+            "updated",
+            "submitted",
+            "foc_received",
+            "completed",
+            "rejected",
+            "cancelled",
+        )
+    },
 }
 
 EVENT_TYPES: dict[str, EventType] = {

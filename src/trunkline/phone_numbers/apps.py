@@ -8,7 +8,7 @@ class PhoneNumbersConfig(AppConfig):
 
     def ready(self) -> None:
         from trunkline.billing.subscription_cycle import billable_counts_register
-        from trunkline.phone_numbers import caller_id, services  # noqa: F401 - handlers
+        from trunkline.phone_numbers import caller_id, porting, services  # noqa: F401 - handlers
         from trunkline.phone_numbers.models import NumberKind
 
         billable_counts_register("dids_local", services._billable(NumberKind.LOCAL))

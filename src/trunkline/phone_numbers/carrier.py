@@ -110,11 +110,11 @@ class CarrierAdapter(Protocol):
     ) -> Submitted:
         """Register a dispatchable address for a number."""
 
-    def port_submit(self, request: dict) -> Submitted:
+    def port_submit(self, request: dict, *, now: datetime | None = None) -> Submitted:
         """Send a port-in to the losing carrier: numbers, account details, address."""
 
-    def port_cancel(self, ref: str) -> None:
-        """Withdraw a port-in that has not completed."""
+    def port_cancel(self, ref: str, *, now: datetime | None = None) -> None:
+        """Withdraw a port-in that has not completed (CarrierError if it has)."""
 
     def status(self, kind: StepKind, ref: str, *, now: datetime | None = None) -> StepStatus:
         """Where a submitted request stands now (`now`: the platform's clock, which a

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from trunkline.phone_numbers import supply
+from trunkline.phone_numbers import carrier_sim_ports, supply
 from trunkline.phone_numbers.carrier import (
     CarrierError,
     Offer,
@@ -66,13 +66,15 @@ class SimulatedCarrier:
     def e911_register(self, number: str, address: dict, *, now=None) -> Submitted:
         return Submitted(_ref("e911", now))
 
-    def port_submit(self, request: dict) -> Submitted:
-        raise CarrierError("the simulated carrier does not take port requests yet")
+    def port_submit(self, request: dict, *, now: datetime | None = None) -> Submitted:
+        return carrier_sim_ports.port_submit(request, now or timezone.now())
 
-    def port_cancel(self, ref: str) -> None:
-        raise CarrierError("the simulated carrier does not take port requests yet")
+    def port_cancel(self, ref: str, *, now: datetime | None = None) -> None:
+        carrier_sim_ports.port_cancel(ref, now or timezone.now())
 
     def status(self, kind: str, ref: str, *, now: datetime | None = None) -> StepStatus:
+        if kind == "port":
+            return carrier_sim_ports.port_status(ref, now or timezone.now())
         if kind not in _DELAYS:
             raise CarrierError(f"the simulated carrier has no {kind!r} requests")
         now = now or timezone.now()

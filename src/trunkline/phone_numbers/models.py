@@ -143,6 +143,8 @@ class PhoneNumber(models.Model):
     )
     # Port-out protection: set while a port-out to another carrier is in progress.
     port_out_pending = models.BooleanField(default=False)
+    port_out_carrier = models.CharField(max_length=100, blank=True)  # the gaining carrier
+    port_out_requested_at = models.DateTimeField(null=True, blank=True)
 
     purchased_at = models.DateTimeField(default=timezone.now)
     assigned_at = models.DateTimeField(null=True, blank=True)
@@ -212,6 +214,7 @@ class CarrierRequest(models.Model):
         DONE = "DONE"
         FAILED = "FAILED"
         SUPERSEDED = "SUPERSEDED"  # a newer request for the same thing replaced it
+        CANCELLED = "CANCELLED"  # withdrawn by us before it settled (a cancelled port)
 
     id = models.CharField(
         primary_key=True, max_length=40, default=id_factory("car"), editable=False
@@ -282,12 +285,20 @@ class PortRequest(models.Model):
     notes = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The status timeline: [{"status", "at", "detail"}], oldest first.
+    history = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    OPEN = (Status.PENDING, Status.SUBMITTED, Status.FOC_RECEIVED, Status.REJECTED)
+
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["partner", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["partner", "status", "created_at"]),
+            models.Index(fields=["tenant", "status"], name="port_request_tenant_status"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -63,3 +63,44 @@ def phone_number_list(
             match |= Q(e164__contains=digits)
         numbers = numbers.filter(match)
     return numbers
+
+
+def port_requests_visible_to(actor: Actor):
+    from trunkline.phone_numbers.models import PortRequest
+
+    if actor.partner is None:
+        raise PermissionDenied("port requests belong to a partner")
+    ports = PortRequest.objects.filter(partner=actor.partner).select_related("tenant", "partner")
+    if actor.tenant_ids is not None:
+        ports = ports.filter(tenant_id__in=actor.tenant_ids)
+    return ports
+
+
+def port_request_get(*, actor: Actor, port_id: str):
+    port = (
+        port_requests_visible_to(actor).filter(id=port_id).first()
+        if isinstance(port_id, str)
+        else None
+    )
+    if port is None:
+        raise NotFound("no such port request", field="id")
+    return port
+
+
+def port_request_list(*, actor: Actor, status: str | None = None, tenant_id: str | None = None):
+    ports = port_requests_visible_to(actor)
+    if status:
+        ports = ports.filter(status=status)
+    if tenant_id:
+        ports = ports.filter(tenant_id=tenant_id)
+    return ports
+
+
+def port_document_get(*, actor: Actor, port_id: str, document_id: str):
+    port = port_request_get(actor=actor, port_id=port_id)
+    document = (
+        port.documents.filter(id=document_id).first() if isinstance(document_id, str) else None
+    )
+    if document is None:
+        raise NotFound("no such document", field="document_id")
+    return document

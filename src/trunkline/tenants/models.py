@@ -36,6 +36,9 @@ class Tenant(models.Model):
     status_before_suspension = models.CharField(max_length=12, blank=True)
     # Usage limits (the partner guide's "Usage Limits"); null: no limit.
     max_dids = models.PositiveIntegerField(null=True, blank=True)
+    # The PIN another carrier must quote to port this tenant's numbers away (hashed).
+    port_out_pin_hash = models.CharField(max_length=200, blank=True)
+    port_out_pin_set_at = models.DateTimeField(null=True, blank=True)
 
     e911_street = models.CharField(max_length=200, blank=True)
     e911_street2 = models.CharField(max_length=200, blank=True)
