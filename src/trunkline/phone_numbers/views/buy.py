@@ -35,7 +35,7 @@ def _search(request, **criteria) -> tuple[list[dict] | None, dict[str, str]]:
     try:
         found = availability.available_numbers(actor=request.actor, **criteria)
     except ValidationFailed as error:
-        field = {"limit": "count"}.get(error.field, error.field) or "__all__"
+        field = {"limit": "count"}.get(error.field, error.field) or "general"
         return None, {field: error.message[:1].upper() + error.message[1:]}
     for offer in found:
         offer["formatted"] = formatted(offer["number"])
