@@ -125,9 +125,7 @@ def test_toll_free_errors_are_shown_by_their_field(admin_client, supply, params,
 def test_quote_shows_each_number_the_totals_and_the_wallet(admin_client, partner, supply):
     fund(partner, "20.00")
     numbers = local_numbers(2)
-    answer = admin_client.post(
-        "/numbers/buy/quote", {"numbers": numbers}, **htmx_headers("modal")
-    )
+    answer = admin_client.post("/numbers/buy/quote", {"numbers": numbers}, **htmx_headers("modal"))
     html = answer.content.decode()
     assert answer.status_code == 200
     for number in numbers:
