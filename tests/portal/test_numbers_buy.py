@@ -1,12 +1,15 @@
 """Numbers → Buy DIDs (partner guide 004, "Buying local numbers", "Buying toll-free
 numbers"): search, tick, confirm against the wallet, buy."""
 
+import re
+
 import pytest
 
 from tests.portal.conftest import htmx_headers
 from trunkline.billing import ledger
-from trunkline.billing.models import Posting
+from trunkline.billing.models import PlanPrice, Posting
 from trunkline.billing.payment_services import billing_account_for
+from trunkline.billing.plans import seed_list_prices
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 from trunkline.phone_numbers.models import PhoneNumber, SupplyNumber
@@ -240,3 +243,71 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, supply):
     answer = client.get("/numbers/buy")
     assert answer.status_code == 302 and answer["Location"].startswith("/login")
     assert client.post("/numbers/buy/purchase", {"numbers": ["+15015550123"]}).status_code == 302
+
+
+# --- in a real browser -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_search_tick_confirm_and_find_them_in_the_inventory(
+    page, live_server, admin, partner
+):
+    from playwright.sync_api import expect
+
+    from tests.portal.conftest import sign_in
+
+    # A flushed database (transaction=True) has lost the migration's price rows.
+    seed_list_prices(PlanPrice)
+    supply_seed(states=["AR"], per_exchange=2, toll_free=0)
+    fund(partner, "20.00")
+    sign_in(page, admin, live_server)
+    page.goto("/numbers/buy")
+    page.get_by_label("State").select_option("AR")
+    page.get_by_label("City").fill("Litt")
+    expect(page.locator("#city-options option[value='Little Rock']")).to_have_count(1)
+    page.get_by_label("City").fill("Little Rock")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name=re.compile(r"numbers? available"))).to_be_visible()
+    first, second = local_numbers(2, city="Little Rock")
+    for number in (first, second):
+        page.locator(f"input[name=numbers][value='{number}']").check()
+    page.get_by_role("button", name="Purchase Selected").click()
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Confirm purchase")).to_be_visible()
+    expect(dialog.locator("[data-monthly-total]")).to_have_text("$3.50")
+    expect(dialog.locator("[data-setup-total]")).to_have_text("$2.00")
+    expect(dialog.locator("[data-total]")).to_have_text("$5.50")
+    expect(dialog.locator("[data-wallet-balance]")).to_have_text("$20.00")
+    expect(dialog.locator("[data-wallet-short]")).to_have_count(0)
+    dialog.get_by_role("button", name="Confirm").click()
+
+    expect(dialog.get_by_role("heading", name="Numbers purchased")).to_be_visible()
+    expect(dialog.locator(f"li[data-number='{first}']")).to_contain_text("PENDING")
+    dialog.get_by_role("link", name="Go to DID Inventory").click()
+    expect(page.get_by_role("heading", name="DID Inventory")).to_be_visible()
+    for number in (first, second):
+        expect(page.get_by_text(number)).to_be_visible()
+    assert ledger.wallet_balance(partner).to_json() == "14.50"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_a_short_wallet_is_warned_and_refused(page, live_server, admin, partner):
+    from playwright.sync_api import expect
+
+    from tests.portal.conftest import sign_in
+
+    # A flushed database (transaction=True) has lost the migration's price rows.
+    seed_list_prices(PlanPrice)
+    supply_seed(states=["AR"], per_exchange=1, toll_free=0)
+    fund(partner, "2.00")
+    sign_in(page, admin, live_server)
+    page.goto("/numbers/buy?state=AR")
+    page.locator("input[name=numbers]").nth(0).check()
+    page.locator("input[name=numbers]").nth(1).check()
+    page.get_by_role("button", name="Purchase Selected").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("[data-wallet-short]")).to_contain_text("cannot cover this purchase")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("Nothing was bought")
+    assert not PhoneNumber.objects.exists()

@@ -1,12 +1,15 @@
 """The partner E911 page and the E911 warning on every portal page (partner guide 004,
 "E911 — the legal requirement", Appendix C)."""
 
+import re
+
 import pytest
 
 from tests.factories import actor_for_user, make_tenant
 from tests.portal.conftest import htmx_headers
 from trunkline.billing import ledger
-from trunkline.billing.models import Posting
+from trunkline.billing.models import PlanPrice, Posting
+from trunkline.billing.plans import seed_list_prices
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 from trunkline.phone_numbers import services
@@ -205,3 +208,41 @@ def test_the_warning_is_one_count_query_and_modals_skip_it(admin_client, numbers
     with CaptureQueriesContext(connection) as modal:
         admin_client.get(f"/numbers/{numbers['NOT_SET'].id}/edit", **htmx_headers("modal"))
     assert not [q for q in modal.captured_queries if '"tenant_id" IS NOT NULL' in q["sql"]]
+
+
+# --- in a real browser -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_the_warning_shows_until_the_address_is_set(page, live_server, admin):
+    from playwright.sync_api import expect
+
+    from tests.portal.conftest import sign_in
+
+    # A flushed database (transaction=True) has lost the migration's price rows.
+    seed_list_prices(PlanPrice)
+    supply_seed(states=["AR"], per_exchange=1, toll_free=0)
+    tenant = make_tenant(admin, name="Acme Plumbing")
+    number = buy(admin, 1)[0]
+    services.number_assign(actor=actor_for_user(admin), number=number, tenant=tenant)
+    sign_in(page, admin, live_server)
+    page.goto("/tenants")
+    warning = page.locator("[data-e911-warning]")
+    expect(warning).to_contain_text(f"1 number assigned to a tenant {WARNING}")
+    warning.get_by_role("link", name="Set their E911 addresses").click()
+    expect(page.get_by_role("heading", name="E911", exact=True)).to_be_visible()
+    row = page.locator(f"tr[data-number='{number.e164}']")
+    expect(row).to_contain_text("Not Set")
+    row.get_by_role("link", name="Edit").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Street").fill(ADDRESS["street"])
+    dialog.get_by_label("Suite, floor or unit").fill(ADDRESS["street2"])
+    dialog.get_by_label("City").fill(ADDRESS["city"])
+    dialog.get_by_label("State").fill(ADDRESS["state"])
+    dialog.get_by_label("ZIP").fill(ADDRESS["postal_code"])
+    dialog.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/numbers/e911$"))
+    expect(page.locator(f"tr[data-number='{number.e164}']")).to_contain_text("Pending")
+    expect(page.locator("[data-e911-warning]")).to_have_count(0)
+    page.goto("/")
+    expect(page.locator("[data-e911-warning]")).to_have_count(0)

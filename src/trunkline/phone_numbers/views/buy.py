@@ -18,6 +18,7 @@ from trunkline.portal.access import partner_required, writer_required
 from trunkline.portal.rendering import render_modal, vary_on_htmx
 
 LOCAL_FIELDS = ("state", "area_code", "nxx", "rate_center", "city")
+FORM_FIELDS = (*LOCAL_FIELDS, "count", "pattern")
 DEFAULT_TOLL_FREE_COUNT = 10
 MAX_TOLL_FREE_COUNT = 100
 VANITY_EXAMPLES = ("877-555-XXXX", "8XX-OUR-FOOD", "888-XXX-1000")
@@ -34,8 +35,10 @@ def _search(request, **criteria) -> tuple[list[dict] | None, dict[str, str]]:
     """Results (None when nothing was searched yet) and errors keyed by form field."""
     try:
         found = availability.available_numbers(actor=request.actor, **criteria)
-    except ValidationFailed as error:
+    except TrunklineError as error:
         field = {"limit": "count"}.get(error.field, error.field) or "general"
+        if not isinstance(error, ValidationFailed) or field not in FORM_FIELDS:
+            field = "general"  # no price list in force, and the like: above the form
         return None, {field: error.message[:1].upper() + error.message[1:]}
     for offer in found:
         offer["formatted"] = formatted(offer["number"])
