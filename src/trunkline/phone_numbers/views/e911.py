@@ -11,7 +11,12 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from trunkline.phone_numbers.e911_selectors import STATUS_ORDER, e911_counts, e911_number_list
+from trunkline.phone_numbers.e911_selectors import (
+    STATUS_ORDER,
+    UNREACHABLE,
+    e911_counts,
+    e911_number_list,
+)
 from trunkline.phone_numbers.models import PhoneNumber
 from trunkline.portal.access import partner_required
 from trunkline.tenants.selectors import tenants_visible_to
@@ -46,6 +51,7 @@ def e911_page(request):
                     "status": key,
                     "label": labels[key],
                     "count": counts[key],
+                    "alarm": key in UNREACHABLE and counts[key] > 0,
                     "url": "/numbers/e911?"
                     + urlencode({"status": key, **({"tenant": tenant_id} if tenant_id else {})}),
                 }
