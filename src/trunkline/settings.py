@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trunkline.portal.context.portal",
+                "trunkline.phone_numbers.context.e911_warning",
             ],
         },
     },

@@ -12,7 +12,7 @@ from trunkline.core.errors import TrunklineError
 from trunkline.phone_numbers import caller_id, selectors, services
 from trunkline.phone_numbers.models import PhoneNumber
 from trunkline.portal.access import partner_required, writer_required
-from trunkline.portal.rendering import finish, or_404, render_modal
+from trunkline.portal.rendering import finish, or_404, render_modal, safe_next
 from trunkline.tenants.selectors import tenants_visible_to
 
 LIST_URL = "/numbers"
@@ -104,6 +104,8 @@ def edit(request, number_id: str):
         "values": values,
         "inherited": number.tenant.default_cnam if number.tenant_id else "",
         "title": f"Edit {number.e164}",
+        # The partner E911 page opens this same modal and wants its own page back.
+        "next": safe_next(request, LIST_URL),
     }
     if request.method == "POST":
         values = {name: request.POST.get(name, "").strip() for name in ("cnam", *E911_FIELDS)}
@@ -122,7 +124,7 @@ def edit(request, number_id: str):
         except TrunklineError as error:
             context["error"], context["error_field"] = error.message, error.field
             return render_modal(request, "phone_numbers/_edit.html", context, status=422)
-        return finish(request, LIST_URL)
+        return finish(request, context["next"])
     return render_modal(request, "phone_numbers/_edit.html", context)
 
 

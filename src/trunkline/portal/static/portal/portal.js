@@ -118,10 +118,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.htmx) return;
-    // Forms answer 422 (invalid) or 409 (conflict) with the form and its errors: show it.
+    // Forms answer 422 (invalid), 409 (conflict) or 402 (wallet short) with the form and
+    // its errors: show it.
     htmx.config.responseHandling = [
       { code: "204", swap: false },
-      { code: "^(2..|3..|409|422)$", swap: true },
+      { code: "^(2..|3..|402|409|422)$", swap: true },
       { code: "[45]..", swap: false, error: true },
       { code: "...", swap: false },
     ];
