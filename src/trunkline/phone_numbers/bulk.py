@@ -39,12 +39,13 @@ from trunkline.phone_numbers.services import (
 from trunkline.tenants.models import Tenant
 
 MAX_BULK = 500
-_LISTED = 10  # refusals spelled out in the message; the envelope's `refused` has them all
+_LISTED = 10  # refusals spelled out in the message; the preview lists them all
 
 
 class BulkRefused(Conflict):
-    """Some of the numbers cannot take part; nothing was changed. The envelope adds
-    `refused`: every number refused, with its own reason."""
+    """Some of the numbers cannot take part; nothing was changed. The envelope keeps the
+    contract's shape; its message names the numbers refused and why (the preview lists
+    every one of them)."""
 
     def __init__(self, refusals: list[tuple[PhoneNumber, Conflict]], verb: str):
         types = {refusal.type for _, refusal in refusals}
@@ -60,11 +61,6 @@ class BulkRefused(Conflict):
             type=types.pop() if len(types) == 1 else "bulk_refused",
         )
         self.refusals = refusals
-
-    def envelope(self) -> dict:
-        envelope = super().envelope()
-        envelope["error"]["refused"] = _refused_out(self.refusals)
-        return envelope
 
 
 def _refused_out(refusals) -> list[dict]:
