@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from tests.core.capture import assert_error, capture_audit, capture_events
 from tests.factories import actor_for_user, make_api_key, make_partner, make_tenant
+from trunkline.accounts.models import User
 from trunkline.billing import ledger
-from trunkline.phone_numbers import bulk, services
+from trunkline.core.actors import Actor
+from trunkline.phone_numbers import bulk, quarantine, services
 from trunkline.phone_numbers.carrier import SearchCriteria, carrier
 from trunkline.phone_numbers.carrier_requests import requests_sync
 from trunkline.phone_numbers.models import PhoneNumber
@@ -274,3 +276,27 @@ def test_bulk_needs_the_write_scope(make_api, partner, admin, inventory, fund):
     reader = make_api(make_api_key(partner, scopes="phone_numbers:read"))
     answer = reader.post("/v1/phone-numbers/bulk/release/preview", json={"ids": ids(numbers)})
     assert_error(answer, 403)
+
+
+def test_a_quarantined_number_refuses_the_batch(api, admin, inventory, fund):
+    numbers = owned(admin, fund, 2)
+    staff = User.objects.create_superuser("ops@trunkline.example", "Correct-Horse9battery")
+    quarantine.number_disconnect(actor=Actor(kind="user", user=staff), number=numbers[0])
+    for path, extra in (
+        ("/v1/phone-numbers/bulk/e911", {"e911_address": ADDRESS}),
+        ("/v1/phone-numbers/bulk/assign", {"tenant_id": make_tenant(admin).id}),
+        ("/v1/phone-numbers/bulk/release", {}),
+    ):
+        with capture_events([]):
+            answer = api.post(path, json={"ids": ids(numbers), **extra})
+        error = assert_error(answer, 409, "invalid_state_transition", "ids")
+        assert numbers[0].id in error["message"] and numbers[1].id not in error["message"]
+    assert PhoneNumber.objects.get(pk=numbers[1].pk).e911_street == ""
+
+
+def test_the_bulk_operations_are_in_the_openapi_spec(api):
+    spec = api.get("/v1/openapi.json").json()
+    for path in ("assign", "release", "e911"):
+        assert f"/v1/phone-numbers/bulk/{path}" in spec["paths"]
+        assert f"/v1/phone-numbers/bulk/{path}/preview" in spec["paths"]
+    assert "/v1/phone-numbers/{number_id}/reclaim" in spec["paths"]
