@@ -11,7 +11,10 @@ from tests.core.capture import assert_error, capture_audit, capture_events
 from tests.factories import actor_for_user, make_api_key, make_partner, make_tenant
 from trunkline.accounts.models import User
 from trunkline.billing import ledger
+from trunkline.billing.models import Posting
 from trunkline.core.actors import Actor
+from trunkline.core.errors import PaymentRequired
+from trunkline.core.money import Money
 from trunkline.phone_numbers import bulk, quarantine, services
 from trunkline.phone_numbers.carrier import SearchCriteria, carrier
 from trunkline.phone_numbers.carrier_requests import requests_sync
@@ -300,3 +303,30 @@ def test_the_bulk_operations_are_in_the_openapi_spec(api):
         assert f"/v1/phone-numbers/bulk/{path}" in spec["paths"]
         assert f"/v1/phone-numbers/bulk/{path}/preview" in spec["paths"]
     assert "/v1/phone-numbers/{number_id}/reclaim" in spec["paths"]
+
+
+def test_a_wallet_short_of_the_months_charges_answers_402_and_changes_nothing(
+    admin, inventory, fund
+):
+    tenant = make_tenant(admin)
+    numbers = owned(admin, fund, 2)
+    actor = actor_for_user(admin)
+    bulk.numbers_bulk_release(actor=actor, numbers=numbers)
+    ledger.wallet_debit(
+        partner=admin.partner,
+        amount=ledger.wallet_balance(admin.partner) - Money.parse("2.00"),
+        type=Posting.Type.MANUAL_ADJUSTMENT,
+        actor=Actor.system(partner=admin.partner),
+        idempotency_key="drain",
+        memo="test",
+    )
+    next_month = timezone.now() + timedelta(days=40)
+    preview = bulk.numbers_bulk_assign_preview(
+        actor=actor, numbers=numbers, tenant=tenant, now=next_month
+    )
+    assert (preview["charge"]["total"], preview["charge"]["covered"]) == ("3.50", False)
+    assert preview["can_proceed"] is False
+    with capture_events([]), pytest.raises(PaymentRequired):
+        bulk.numbers_bulk_assign(actor=actor, numbers=numbers, tenant=tenant, now=next_month)
+    assert {(n.status, n.tenant_id) for n in PhoneNumber.objects.all()} == {("RELEASED", None)}
+    assert ledger.wallet_balance(admin.partner) == Money.parse("2.00")
