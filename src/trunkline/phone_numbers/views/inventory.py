@@ -176,6 +176,7 @@ def bulk_action(request, action: str):
         "tenant": tenant,
         "values": values,
         "step": "choose",
+        "modal_class": "wide",  # room for the per-tenant summary table
     }
     if not ids:
         context["error"] = "Select at least one number first."
