@@ -46,4 +46,6 @@ JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
     # Orders, caller ID names and 911 addresses the carrier completes later.
     PeriodicJob("phone_numbers.carrier_sync", "* * * * *", numbers_tasks.carrier_sync),
+    # Numbers given up for good, once their 30-day quarantine is over.
+    PeriodicJob("phone_numbers.quarantine_expire", "50 * * * *", numbers_tasks.quarantine_expire),
 )

@@ -1,4 +1,5 @@
-"""`/v1/phone-numbers`: buying, listing, editing, assigning and releasing numbers."""
+"""`/v1/phone-numbers`: buying, listing, editing, assigning and releasing numbers, one or
+many at once, and reclaiming a quarantined one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from trunkline.accounts.api_auth import scope
 from trunkline.core.errors import ValidationFailed
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.phone_numbers import caller_id, selectors, services
+from trunkline.phone_numbers import bulk, caller_id, quarantine, selectors, services
 from trunkline.phone_numbers.models import PhoneNumber
 from trunkline.tenants.schemas import E911AddressIn, E911AddressOut
 from trunkline.tenants.selectors import tenant_get
@@ -45,6 +46,9 @@ class PhoneNumberOut(Schema):
     purchased_at: datetime
     assigned_at: datetime | None
     paid_through: str | None
+    quarantined_until: datetime | None = Field(
+        description="QUARANTINED: reclaimable until then; afterwards it returns to the carrier"
+    )
 
 
 def _out(number: PhoneNumber) -> dict:
@@ -70,6 +74,7 @@ def _out(number: PhoneNumber) -> dict:
         "purchased_at": number.purchased_at,
         "assigned_at": number.assigned_at,
         "paid_through": number.paid_through.isoformat() if number.paid_through else None,
+        "quarantined_until": number.quarantined_until,
     }
 
 
@@ -121,6 +126,77 @@ class NumberPatch(InSchema):
     )
 
 
+class BulkIn(InSchema):
+    ids: list[str] = Field(min_length=1, max_length=bulk.MAX_BULK)
+    dry_run: bool = Field(
+        default=False, description="Answer the confirmation summary and change nothing"
+    )
+
+
+class BulkAssignIn(BulkIn):
+    tenant_id: str | None = Field(max_length=40, description="null takes the numbers back")
+
+
+class BulkE911In(BulkIn):
+    e911_address: E911AddressIn
+
+
+class BulkRefusal(Schema):
+    id: str
+    number: str
+    type: str
+    message: str
+
+
+class BulkTenantCount(Schema):
+    id: str
+    name: str
+    before: int = Field(description="Numbers it holds now (counted against Max DIDs)")
+    after: int
+    max_dids: int | None
+    headroom: int | None = Field(description="Places left under Max DIDs after; null: no limit")
+
+
+class BulkCharge(Schema):
+    numbers: list[str] = Field(description="Ids of RELEASED numbers that pay this month now")
+    total: str
+    wallet_balance: str
+    covered: bool
+
+
+class BulkLimitError(Schema):
+    type: str
+    message: str
+
+
+class BulkPreviewOut(Schema):
+    action: Literal["assign", "release", "e911"]
+    count: int
+    refused: list[BulkRefusal]
+    limit_error: BulkLimitError | None
+    tenants: list[BulkTenantCount]
+    charge: BulkCharge
+    monthly_stopping: str = Field(description="Release: the monthly charges that stop")
+    can_proceed: bool
+    e911_address: E911AddressOut | None = None
+
+
+class BulkDoneOut(Schema):
+    count: int
+    data: list[PhoneNumberOut]
+
+
+def _done(numbers) -> dict:
+    # Released numbers have no tenant any more: read them back by id, not through the
+    # caller's scope (a tenant-scoped key would no longer see them).
+    rows = PhoneNumber.objects.select_related("tenant").filter(pk__in=[n.pk for n in numbers])
+    return {"count": len(numbers), "data": [_out(number) for number in rows.order_by("e164")]}
+
+
+def _target(request, tenant_id: str | None):
+    return None if tenant_id is None else tenant_get(actor=request.actor, tenant_id=tenant_id)
+
+
 def _reload(request, number_id: str) -> dict:
     return _out(selectors.phone_number_get(actor=request.actor, number_id=number_id))
 
@@ -154,6 +230,76 @@ def quote_purchase(request, payload: PurchaseIn):
 def purchase(request, payload: PurchaseIn):
     bought = services.numbers_purchase(actor=request.actor, numbers=payload.numbers)
     return Status(201, {"data": [_out(number) for number in bought], "next_cursor": None})
+
+
+# Registered before the `/phone-numbers/{number_id}/…` routes, which would take "bulk".
+@router.post(
+    "/phone-numbers/bulk/assign/preview",
+    response=BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_assign_preview(request, payload: BulkAssignIn):
+    return bulk.numbers_bulk_assign_preview(
+        actor=request.actor, numbers=payload.ids, tenant=_target(request, payload.tenant_id)
+    )
+
+
+@router.post(
+    "/phone-numbers/bulk/assign",
+    response=BulkDoneOut | BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_assign(request, payload: BulkAssignIn):
+    tenant = _target(request, payload.tenant_id)
+    if payload.dry_run:
+        return bulk.numbers_bulk_assign_preview(
+            actor=request.actor, numbers=payload.ids, tenant=tenant
+        )
+    return _done(bulk.numbers_bulk_assign(actor=request.actor, numbers=payload.ids, tenant=tenant))
+
+
+@router.post(
+    "/phone-numbers/bulk/release/preview",
+    response=BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_release_preview(request, payload: BulkIn):
+    return bulk.numbers_bulk_release_preview(actor=request.actor, numbers=payload.ids)
+
+
+@router.post(
+    "/phone-numbers/bulk/release",
+    response=BulkDoneOut | BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_release(request, payload: BulkIn):
+    if payload.dry_run:
+        return bulk.numbers_bulk_release_preview(actor=request.actor, numbers=payload.ids)
+    return _done(bulk.numbers_bulk_release(actor=request.actor, numbers=payload.ids))
+
+
+@router.post(
+    "/phone-numbers/bulk/e911/preview",
+    response=BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_e911_preview(request, payload: BulkE911In):
+    address = payload.e911_address.model_dump()
+    return bulk.numbers_bulk_e911_preview(actor=request.actor, numbers=payload.ids, address=address)
+
+
+@router.post(
+    "/phone-numbers/bulk/e911",
+    response=BulkDoneOut | BulkPreviewOut,
+    auth=scope("phone_numbers:write"),
+)
+def bulk_e911(request, payload: BulkE911In):
+    address = payload.e911_address.model_dump()
+    if payload.dry_run:
+        return bulk.numbers_bulk_e911_preview(
+            actor=request.actor, numbers=payload.ids, address=address
+        )
+    return _done(bulk.numbers_bulk_e911(actor=request.actor, numbers=payload.ids, address=address))
 
 
 @router.get("/phone-numbers/{number_id}", response=PhoneNumberOut, auth=scope("phone_numbers:read"))
@@ -221,4 +367,17 @@ def reserve_number(request, number_id: str, payload: ReserveIn):
 def unreserve_number(request, number_id: str):
     number = selectors.phone_number_get(actor=request.actor, number_id=number_id)
     services.number_reserve(actor=request.actor, number=number, reserved=False, note="")
+    return _reload(request, number_id)
+
+
+@router.post(
+    "/phone-numbers/{number_id}/reclaim",
+    response=PhoneNumberOut,
+    auth=scope("phone_numbers:write"),
+)
+def reclaim_number(request, number_id: str):
+    """Take a QUARANTINED number back into the inventory (RELEASED) before its window
+    ends. Permanent release itself is a platform staff action, not part of the API."""
+    number = selectors.phone_number_get(actor=request.actor, number_id=number_id)
+    quarantine.number_reclaim(actor=request.actor, number=number)
     return _reload(request, number_id)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, event_emit
-from trunkline.core.errors import ValidationFailed
+from trunkline.core.errors import Conflict, ValidationFailed
 from trunkline.phone_numbers.carrier import carrier
 from trunkline.phone_numbers.carrier_requests import on_settled, request_track
 from trunkline.phone_numbers.models import CarrierRequest, PhoneNumber
@@ -175,6 +175,16 @@ def numbers_e911_set(*, actor: Actor, numbers: list[PhoneNumber], address, now=N
     return _e911_apply(actor, numbers, clean_dispatchable_address(address), now)
 
 
+def e911_refusal(number: PhoneNumber) -> Conflict | None:
+    """A number given up (quarantined or disconnected) keeps the address it had."""
+    if number.status in (PhoneNumber.Status.QUARANTINED, PhoneNumber.Status.DISCONNECTED):
+        return Conflict(
+            f"a {number.status.lower()} number keeps its 911 address as it was",
+            type="invalid_state_transition",
+        )
+    return None
+
+
 def _e911_apply(actor, numbers, cleaned, now) -> list[PhoneNumber]:
     from trunkline.phone_numbers.services import number_snapshot
 
@@ -183,6 +193,9 @@ def _e911_apply(actor, numbers, cleaned, now) -> list[PhoneNumber]:
         for number in PhoneNumber.objects.select_for_update().filter(
             pk__in=[number.pk for number in numbers]
         ):
+            refusal = e911_refusal(number)
+            if refusal is not None:
+                raise refusal
             before = number_snapshot(number)
             previous = number.e911_address
             number.set_e911_address(cleaned)

@@ -286,6 +286,97 @@ def _locked(number: PhoneNumber) -> PhoneNumber:
     return PhoneNumber.objects.select_for_update().get(pk=number.pk)
 
 
+# --- assigning and releasing: the rules, shared by one number and many (`bulk`) ----------
+#
+# Each `*_refusal` answers why one number cannot take part (a Conflict to raise or to list)
+# or None; each `*_apply` makes the change on a locked row and writes its audit row and
+# event. The single-number services below and `bulk.py` both go through them.
+
+
+def tenant_in_scope(actor: Actor, tenant: Tenant) -> None:
+    """A tenant of another partner, or outside a tenant-scoped key, is not there (404)."""
+    if tenant.partner_id != (actor.partner.id if actor.partner else None):
+        raise NotFound("no such tenant", field="tenant_id")
+    if actor.tenant_ids is not None and tenant.id not in actor.tenant_ids:
+        raise NotFound("no such tenant", field="tenant_id")
+
+
+def assign_refusal(number: PhoneNumber, tenant: Tenant | None) -> Conflict | None:
+    if number.status not in (Status.PENDING, Status.ACTIVE, Status.RELEASED):
+        return Conflict(
+            f"a {number.status.lower()} number cannot be assigned",
+            type="invalid_state_transition",
+        )
+    if number.reserved and tenant is not None:
+        return Conflict("the number is reserved: unreserve it first", type="number_reserved")
+    return None
+
+
+def tenant_numbers_held(tenant: Tenant) -> int:
+    """The numbers counting against the tenant's Max DIDs."""
+    return PhoneNumber.objects.filter(
+        tenant=tenant, status__in=(Status.PENDING, Status.ACTIVE)
+    ).count()
+
+
+def tenant_accepts(tenant: Tenant, incoming: int) -> None:
+    """Whether the tenant (its row locked by the caller) can take `incoming` more
+    numbers: not cancelled, and within its Max DIDs."""
+    if tenant.status == Tenant.Status.CANCELLED:
+        raise Conflict("the tenant is cancelled", field="tenant_id", type="tenant_cancelled")
+    if tenant.max_dids is None or incoming <= 0:
+        return
+    held = tenant_numbers_held(tenant)
+    if held + incoming > tenant.max_dids:
+        more = "" if incoming == 1 else f"; assigning {incoming} more would exceed it"
+        raise Conflict(
+            f"{tenant.name} already has {held} of its {tenant.max_dids} numbers "
+            f"(Max DIDs){more}; raise the limit to assign more",
+            field="tenant_id",
+            type="limit_reached",
+        )
+
+
+def assign_charge(number: PhoneNumber, tenant: Tenant | None, now: datetime) -> Money:
+    """What assigning brings due now: a RELEASED number back in service pays the
+    current month unless it is already paid for."""
+    if number.status != Status.RELEASED or tenant is None:
+        return Money(0)
+    today = timezone.localdate(now)
+    if number.paid_through is not None and number.paid_through >= today:
+        return Money(0)
+    return number_price(partner=number.partner, kind=number.kind, at=now).monthly
+
+
+def assign_apply(
+    actor: Actor, number: PhoneNumber, tenant: Tenant | None, now: datetime
+) -> PhoneNumber:
+    before = number_snapshot(number)
+    if number.status == Status.RELEASED and tenant is not None:
+        _charge_month(actor, number, now)
+        number.status = Status.ACTIVE
+    number.tenant = tenant
+    number.assigned_at = now if tenant is not None else None
+    number.updated_at = now
+    number.save()
+    after = number_snapshot(number)
+    audit_record(
+        actor=actor,
+        action="phone_number.assigned",
+        object_type="phone_number",
+        object_id=number.id,
+        tenant_id=tenant.id if tenant else before["tenant_id"],
+        before=before,
+        after=after,
+    )
+    event_emit(
+        partner=number.partner,
+        type="phone_number.assigned",
+        data={"phone_number": after, "previous_tenant_id": before["tenant_id"]},
+    )
+    return number
+
+
 def number_assign(
     *, actor: Actor, number: PhoneNumber, tenant: Tenant | None, now: datetime | None = None
 ) -> PhoneNumber:
@@ -295,59 +386,16 @@ def number_assign(
     partner = require_writer(actor)
     now = now or timezone.now()
     if tenant is not None:
-        if tenant.partner_id != partner.id:
-            raise NotFound("no such tenant", field="tenant_id")
-        if actor.tenant_ids is not None and tenant.id not in actor.tenant_ids:
-            raise NotFound("no such tenant", field="tenant_id")
+        tenant_in_scope(actor, tenant)
     with transaction.atomic():
         number = _locked(number)
-        before = number_snapshot(number)
-        if number.status not in (Status.PENDING, Status.ACTIVE, Status.RELEASED):
-            raise Conflict(
-                f"a {number.status.lower()} number cannot be assigned",
-                type="invalid_state_transition",
-            )
-        if number.reserved and tenant is not None:
-            raise Conflict("the number is reserved: unreserve it first", type="number_reserved")
+        refusal = assign_refusal(number, tenant)
+        if refusal is not None:
+            raise refusal
         if tenant is not None:
             tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-            if tenant.status == Tenant.Status.CANCELLED:
-                raise Conflict(
-                    "the tenant is cancelled", field="tenant_id", type="tenant_cancelled"
-                )
-            if tenant.max_dids is not None and number.tenant_id != tenant.id:
-                held = PhoneNumber.objects.filter(
-                    tenant=tenant, status__in=(Status.PENDING, Status.ACTIVE)
-                ).count()
-                if held >= tenant.max_dids:
-                    raise Conflict(
-                        f"{tenant.name} already has {held} of its {tenant.max_dids} numbers "
-                        "(Max DIDs); raise the limit to assign more",
-                        field="tenant_id",
-                        type="limit_reached",
-                    )
-        if number.status == Status.RELEASED and tenant is not None:
-            _charge_month(actor, number, now)
-            number.status = Status.ACTIVE
-        number.tenant = tenant
-        number.assigned_at = now if tenant is not None else None
-        number.updated_at = now
-        number.save()
-        after = number_snapshot(number)
-        audit_record(
-            actor=actor,
-            action="phone_number.assigned",
-            object_type="phone_number",
-            object_id=number.id,
-            tenant_id=tenant.id if tenant else before["tenant_id"],
-            before=before,
-            after=after,
-        )
-        event_emit(
-            partner=partner,
-            type="phone_number.assigned",
-            data={"phone_number": after, "previous_tenant_id": before["tenant_id"]},
-        )
+            tenant_accepts(tenant, 0 if number.tenant_id == tenant.id else 1)
+        assign_apply(actor, number, tenant, now)
     payment_services.wallet_after_debit(partner)
     return number
 
@@ -372,46 +420,58 @@ def _charge_month(actor: Actor, number: PhoneNumber, now: datetime) -> None:
     number.paid_through = through
 
 
+def release_refusal(number: PhoneNumber) -> Conflict | None:
+    if number.status not in (Status.ACTIVE, Status.PENDING):
+        return Conflict(
+            f"a {number.status.lower()} number cannot be released",
+            type="invalid_state_transition",
+        )
+    if number.port_out_pending:
+        return Conflict(
+            "the number is being ported out: releasing it now would fail the port",
+            type="port_out_pending",
+        )
+    return None
+
+
+def release_apply(actor: Actor, number: PhoneNumber, now: datetime) -> PhoneNumber:
+    before = number_snapshot(number)
+    number.status = Status.RELEASED
+    number.tenant = None
+    number.released_at = now
+    number.updated_at = now
+    number.save()
+    after = number_snapshot(number)
+    audit_record(
+        actor=actor,
+        action="phone_number.released",
+        object_type="phone_number",
+        object_id=number.id,
+        tenant_id=before["tenant_id"],
+        before=before,
+        after=after,
+    )
+    event_emit(
+        partner=number.partner,
+        type="phone_number.released",
+        data={"phone_number": after, "previous_tenant_id": before["tenant_id"]},
+    )
+    return number
+
+
 def number_release(
     *, actor: Actor, number: PhoneNumber, now: datetime | None = None
 ) -> PhoneNumber:
     """Take the number back from its tenant: RELEASED, not billed from next month, kept
     in the partner's inventory to assign again."""
-    partner = require_writer(actor)
+    require_writer(actor)
     now = now or timezone.now()
     with transaction.atomic():
         number = _locked(number)
-        if number.status not in (Status.ACTIVE, Status.PENDING):
-            raise Conflict(
-                f"a {number.status.lower()} number cannot be released",
-                type="invalid_state_transition",
-            )
-        if number.port_out_pending:
-            raise Conflict(
-                "the number is being ported out: releasing it now would fail the port",
-                type="port_out_pending",
-            )
-        before = number_snapshot(number)
-        number.status = Status.RELEASED
-        number.tenant = None
-        number.released_at = now
-        number.updated_at = now
-        number.save()
-        after = number_snapshot(number)
-        audit_record(
-            actor=actor,
-            action="phone_number.released",
-            object_type="phone_number",
-            object_id=number.id,
-            tenant_id=before["tenant_id"],
-            before=before,
-            after=after,
-        )
-        event_emit(
-            partner=partner,
-            type="phone_number.released",
-            data={"phone_number": after, "previous_tenant_id": before["tenant_id"]},
-        )
+        refusal = release_refusal(number)
+        if refusal is not None:
+            raise refusal
+        release_apply(actor, number, now)
     return number
 
 

@@ -1,15 +1,18 @@
 """Numbers → DID Inventory: every number the partner owns, with assign, release and edit
-(CNAM and E911) in modals. The same services as the API do the work."""
+(CNAM and E911) in modals, bulk assign / release / E911 update on the numbers ticked
+(a confirmation summary first, then the result), and Reclaim on quarantined numbers.
+The same services as the API do the work."""
 
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from trunkline.core.errors import TrunklineError
-from trunkline.phone_numbers import caller_id, selectors, services
+from trunkline.phone_numbers import bulk, caller_id, quarantine, selectors, services
 from trunkline.phone_numbers.models import PhoneNumber
 from trunkline.portal.access import partner_required, writer_required
 from trunkline.portal.rendering import finish, or_404, render_modal, safe_next
@@ -128,7 +131,111 @@ def edit(request, number_id: str):
     return render_modal(request, "phone_numbers/_edit.html", context)
 
 
+BULK_ACTIONS = {
+    "assign": ("Assign to tenant", "assigned"),
+    "release": ("Release numbers", "released"),
+    "e911": ("Update E911 address", "given the new 911 address"),
+}
+
+
+def _bulk_preview(request, action: str, ids, tenant, address) -> dict:
+    actor = request.actor
+    if action == "assign":
+        return bulk.numbers_bulk_assign_preview(actor=actor, numbers=ids, tenant=tenant)
+    if action == "release":
+        return bulk.numbers_bulk_release_preview(actor=actor, numbers=ids)
+    return bulk.numbers_bulk_e911_preview(actor=actor, numbers=ids, address=address)
+
+
+def _bulk_run(request, action: str, ids, tenant, address) -> list[PhoneNumber]:
+    actor = request.actor
+    if action == "assign":
+        return bulk.numbers_bulk_assign(actor=actor, numbers=ids, tenant=tenant)
+    if action == "release":
+        return bulk.numbers_bulk_release(actor=actor, numbers=ids)
+    return bulk.numbers_bulk_e911(actor=actor, numbers=ids, address=address)
+
+
+@require_http_methods(["POST"])
+@writer_required
+def bulk_action(request, action: str):
+    """One modal, three steps: the choice the action needs (a tenant, an address), the
+    confirmation summary, then the result. Nothing changes before Confirm."""
+    if action not in BULK_ACTIONS:
+        raise Http404("no such action")
+    title, done_verb = BULK_ACTIONS[action]
+    ids = request.POST.getlist("ids")
+    tenants = list(_tenants(request))
+    tenant_id = request.POST.get("tenant_id", "")
+    tenant = next((t for t in tenants if t.id == tenant_id), None)
+    values = {name: request.POST.get(name, "").strip() for name in E911_FIELDS}
+    address = {name: value for name, value in values.items() if value}
+    context = {
+        "action": action,
+        "title": title,
+        "ids": ids,
+        "tenants": tenants,
+        "tenant": tenant,
+        "values": values,
+        "step": "choose",
+        "modal_class": "wide",  # room for the per-tenant summary table
+    }
+    if not ids:
+        context["error"] = "Select at least one number first."
+        return render_modal(request, "phone_numbers/_bulk.html", context, status=422)
+    chosen = (
+        action == "release"
+        or (action == "assign" and tenant is not None)
+        or (action == "e911" and request.POST.get("step") in ("preview", "confirm"))
+    )
+    if action == "assign" and tenant_id and tenant is None:
+        context["error"] = "Choose one of your tenants."
+    if not chosen:
+        status = 422 if context.get("error") else 200
+        return render_modal(request, "phone_numbers/_bulk.html", context, status=status)
+    try:
+        if request.POST.get("step") == "confirm":
+            changed = _bulk_run(request, action, ids, tenant, address)
+            context.update(step="done", changed=len(changed), done_verb=done_verb)
+            return render_modal(request, "phone_numbers/_bulk.html", context)
+        context.update(step="preview", preview=_bulk_preview(request, action, ids, tenant, address))
+    except TrunklineError as error:
+        # Refused at Confirm (something changed since the summary), or a bad address.
+        context["error"], context["error_field"] = error.message, error.field
+        if action == "e911" and (error.field or "").startswith("e911_address"):
+            context["step"] = "choose"
+            return render_modal(request, "phone_numbers/_bulk.html", context, status=422)
+        context["step"] = "preview"
+        context["preview"] = _safe_preview(request, action, ids, tenant, address)
+        return render_modal(request, "phone_numbers/_bulk.html", context, status=409)
+    return render_modal(request, "phone_numbers/_bulk.html", context)
+
+
+def _safe_preview(request, action, ids, tenant, address):
+    try:
+        return _bulk_preview(request, action, ids, tenant, address)
+    except TrunklineError:
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def reclaim(request, number_id: str):
+    number = _number(request, number_id)
+    context = {"number": number, "title": "Reclaim number"}
+    if request.method == "POST":
+        try:
+            quarantine.number_reclaim(actor=request.actor, number=number)
+        except TrunklineError as error:
+            context["error"] = error.message
+            return render_modal(request, "phone_numbers/_reclaim.html", context, status=409)
+        return finish(request, LIST_URL)
+    return render_modal(request, "phone_numbers/_reclaim.html", context)
+
+
 urlpatterns = [
+    path("numbers/bulk/<str:action>", bulk_action, name="numbers-bulk"),
+    path("numbers/<str:number_id>/reclaim", reclaim, name="number-reclaim"),
     path("numbers", inventory, name="numbers"),
     path("numbers/<str:number_id>/assign", assign, name="number-assign"),
     path("numbers/<str:number_id>/release", release, name="number-release"),
