@@ -59,6 +59,12 @@ CHROMIUM = next(
 def page(live_server, monkeypatch):
     """Headless Chromium (the system's, driven by Playwright) on the live test server.
     Fails the test on any JavaScript error the page raised."""
+    from trunkline.billing.models import PlanPrice
+    from trunkline.billing.plans import seed_list_prices
+
+    # The live server's database is flushed between tests, taking the migration's list
+    # prices with it; pages that price anything need them back.
+    seed_list_prices(PlanPrice)
     sync_api = pytest.importorskip("playwright.sync_api")
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
