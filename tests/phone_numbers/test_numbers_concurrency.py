@@ -124,3 +124,56 @@ def test_a_number_is_sold_once_when_partners_race_for_it():
     for partner, _, _ in buyers:
         charged = partner == winner
         assert (ledger.wallet_balance(partner) < Money.parse("500.00")) == charged
+
+
+def _bought(client, key, count: int) -> list[str]:
+    offers = client.get(
+        "/v1/phone-numbers/available",
+        {"type": "local", "state": "AR", "limit": count},
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    ).json()["data"]
+    bought = _post(
+        client, key, "/v1/phone-numbers/purchase", {"numbers": [o["number"] for o in offers]}
+    )
+    assert bought.status_code == 201, bought.content
+    return [row["id"] for row in bought.json()["data"]]
+
+
+def test_max_dids_holds_when_bulk_assignments_race():
+    partner, admin, key = _funded_partner()
+    tenant = make_tenant(admin)
+    tenant.max_dids = 5
+    tenant.save()
+    ids = _bought(Client(), key, THREADS * 2)
+    answers = _concurrently(
+        lambda c, slot: _post(
+            c,
+            key,
+            "/v1/phone-numbers/bulk/assign",
+            {"ids": ids[slot * 2 : slot * 2 + 2], "tenant_id": tenant.id},
+        )
+    )
+    codes = sorted(answer.status_code for answer in answers)
+    # Pairs: two fit under five places, a third would make six; all or nothing each.
+    assert codes == [200, 200] + [409] * (THREADS - 2)
+    assert PhoneNumber.objects.filter(tenant=tenant).count() == 4
+
+
+def test_bulk_assignments_of_the_same_numbers_in_any_order_do_not_deadlock():
+    partner, admin, key = _funded_partner()
+    tenants = [make_tenant(admin, name="North Office"), make_tenant(admin, name="South Office")]
+    ids = _bought(Client(), key, 6)
+
+    def assign(client, slot):
+        order = ids if slot % 2 else list(reversed(ids))
+        return _post(
+            client,
+            key,
+            "/v1/phone-numbers/bulk/assign",
+            {"ids": order, "tenant_id": tenants[slot % 2].id},
+        )
+
+    answers = _concurrently(assign)
+    assert [answer.status_code for answer in answers] == [200] * THREADS
+    # Every number ended with one tenant, all of them the same one (the last to commit).
+    assert PhoneNumber.objects.filter(id__in=ids).values("tenant").distinct().count() == 1
