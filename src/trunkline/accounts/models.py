@@ -45,6 +45,9 @@ class Partner(models.Model):
     default_timezone = models.CharField(max_length=64, default="America/Chicago")
     default_cnam = models.CharField(max_length=15, blank=True)
     default_suspension_behavior = models.CharField(max_length=20, default="suspend")
+    # Settings → Billing Config → Default Suspension After: days an invoice may be overdue
+    # before its tenant is suspended, unless the tenant's billing profile says otherwise.
+    suspension_after_days = models.PositiveSmallIntegerField(default=14)
 
     # Requests per minute over all the partner's API keys; staff raise it on request.
     api_rate_limit = models.PositiveIntegerField(default=1000)

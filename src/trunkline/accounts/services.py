@@ -111,6 +111,9 @@ def partner_create(
             raise Conflict(
                 "an account with this email already exists", field="email", type="email_taken"
             ) from None
+        from trunkline.billing.profiles import billing_profiles_create_defaults
+
+        billing_profiles_create_defaults(partner, now=now)
         audit_record(
             actor=actor
             if actor.partner

@@ -617,3 +617,103 @@ class InvoiceCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_number}"
+
+
+# --- how a tenant pays its partner ----------------------------------------------------------
+
+
+class BillingProfile(models.Model):
+    """A partner's template for charging tenants (Settings → Billing Config).
+
+    Pay-As-You-Go charges every extension, DID and minute at the per-unit rates, plus the
+    base fee if one is set. Flat Rate charges the base fee, which covers the included
+    quantities; what a tenant uses beyond them is charged at the same per-unit rates,
+    which are then the profile's overage rates.
+    """
+
+    class PricingModel(models.TextChoices):
+        PAY_AS_YOU_GO = "PAYG", "Pay-As-You-Go"
+        FLAT_RATE = "FLAT_RATE", "Flat Rate"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("bpf"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    pricing_model = models.CharField(max_length=12, choices=PricingModel.choices)
+    base_fee_micros = models.BigIntegerField(default=0)
+    extension_monthly_micros = models.BigIntegerField(default=0)
+    did_monthly_micros = models.BigIntegerField(default=0)
+    toll_free_did_monthly_micros = models.BigIntegerField(default=0)
+    per_minute_micros = models.BigIntegerField(default=0)
+    # Beyond the partner guide: per-call-type tenant rates; null means per_minute applies.
+    per_minute_local_micros = models.BigIntegerField(null=True, blank=True)
+    per_minute_toll_free_micros = models.BigIntegerField(null=True, blank=True)
+    included_extensions = models.PositiveIntegerField(default=0)
+    included_dids = models.PositiveIntegerField(default=0)
+    included_minutes = models.PositiveIntegerField(null=True, blank=True, default=0)  # null: all
+    # A profile that ends (a free trial): this many days after a tenant is put on it, the
+    # tenant moves to `converts_to`.
+    expires_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    converts_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Days overdue before a tenant on this profile is suspended; null: the partner's own.
+    suspension_after_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_default = models.BooleanField(default=False)  # given to new tenants
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "name"], name="billing_profile_name"),
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=models.Q(is_default=True),
+                name="billing_profile_one_default",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "created_at", "id"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_flat_rate(self) -> bool:
+        return self.pricing_model == self.PricingModel.FLAT_RATE
+
+    def minute_rate(self, call_class: str) -> Money:
+        """What a billable minute of `call_class` (local, toll_free…) costs the tenant."""
+        override = {
+            "local": self.per_minute_local_micros,
+            "toll_free": self.per_minute_toll_free_micros,
+        }.get(call_class)
+        return Money(self.per_minute_micros if override is None else override)
+
+
+class TaxJurisdiction(models.Model):
+    """A sales tax a partner collects (Settings → Billing → Tax Jurisdictions). Invoices
+    copy the rate when they are created, so a change never touches an existing one."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("txj"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    code = models.CharField(max_length=40)
+    rate = models.DecimalField(max_digits=7, decimal_places=6)  # 0.085 is 8.5 %
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["code", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "code"], name="tax_jurisdiction_code")
+        ]
+        indexes = [models.Index(fields=["partner", "created_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.rate})"

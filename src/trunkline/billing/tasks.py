@@ -42,3 +42,10 @@ def trials_expire(now: str) -> int:
     from trunkline.billing.subscriptions import trials_expire as expire
 
     return expire(now=datetime.fromisoformat(now))
+
+
+@task()
+def tenant_billing_profiles_roll(now: str) -> int:
+    from trunkline.billing.profiles import tenant_billing_profiles_roll as roll
+
+    return roll(now=datetime.fromisoformat(now))

@@ -139,6 +139,7 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_calls import router as calls_router
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
+    from trunkline.billing.api_tenant_billing import router as tenant_billing_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
     from trunkline.phone_numbers.api_porting import router as porting_router
@@ -152,6 +153,7 @@ def build_api() -> NinjaAPI:
         subscription_router,
         payments_router,
         calls_router,
+        tenant_billing_router,
         webhooks_router,
         # Before the numbers router: /phone-numbers/available is not a number's id.
         supply_router,

@@ -76,6 +76,8 @@ PREFIXES = (
     "pdc",
     "eml",
     "cfm",
+    "bpf",
+    "txj",
 )
 
 

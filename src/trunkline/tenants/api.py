@@ -61,6 +61,7 @@ def create_tenant(request, payload: TenantIn):
         default_cnam=payload.default_cnam,
         status=payload.status,
         e911_address=payload.e911_address.model_dump() if payload.e911_address else None,
+        billing_profile_id=payload.billing_profile_id,
     )
     return Status(201, _reload(request, tenant.id))
 

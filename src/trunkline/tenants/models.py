@@ -40,6 +40,33 @@ class Tenant(models.Model):
     port_out_pin_hash = models.CharField(max_length=200, blank=True)
     port_out_pin_set_at = models.DateTimeField(null=True, blank=True)
 
+    # How the partner charges the tenant (billing.profiles). A change waits for the start
+    # of the tenant's next billing cycle in `pending_billing_profile`.
+    billing_profile = models.ForeignKey(
+        "billing.BillingProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    billing_profile_since = models.DateTimeField(null=True, blank=True)
+    billing_profile_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    pending_billing_profile = models.ForeignKey(
+        "billing.BillingProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    pending_billing_profile_from = models.DateField(null=True, blank=True, db_index=True)
+    tax_jurisdiction = models.ForeignKey(
+        "billing.TaxJurisdiction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
     e911_street = models.CharField(max_length=200, blank=True)
     e911_street2 = models.CharField(max_length=200, blank=True)
     e911_city = models.CharField(max_length=100, blank=True)

@@ -38,6 +38,9 @@ class TenantIn(InSchema):
     timezone: str | None = Field(default=None, max_length=64)
     status: Literal["TRIAL", "ACTIVE", "SUSPENDED"] = "TRIAL"
     e911_address: E911AddressIn | None = None
+    billing_profile_id: str | None = Field(
+        default=None, max_length=64, description="default: the partner's default profile"
+    )
 
 
 class TenantPatch(InSchema):

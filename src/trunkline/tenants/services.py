@@ -61,7 +61,10 @@ def tenant_create(
     default_cnam: str | None = None,
     status: str = Tenant.Status.TRIAL,
     e911_address: dict | None = None,
+    billing_profile_id: str | None = None,
 ) -> Tenant:
+    from trunkline.billing import profiles
+
     _require_writer(actor)
     partner: Partner | None = actor.partner
     if partner is None:
@@ -98,6 +101,9 @@ def tenant_create(
         tenant.status_before_suspension = Tenant.Status.TRIAL
     tenant.set_e911_address(address)
     with transaction.atomic():
+        profiles.start_new_tenant_on(
+            tenant, profiles.profile_for_new_tenant(partner, billing_profile_id), now
+        )
         for attempt in range(SUGGESTION_ATTEMPTS):
             tenant.sip_prefix = prefix
             try:
