@@ -263,6 +263,31 @@ def test_a_released_number_shows_no_port_out_and_a_forced_post_is_refused(
         assert "No port-out is pending" in refused.content.decode()
 
 
+def test_unassigned_and_pending_numbers_show_no_port_out_and_are_refused(
+    admin_client, admin, tenant, numbers
+):
+    unassigned = services.number_assign(actor=actor_for_user(admin), number=numbers[0], tenant=None)
+    pending = services.numbers_purchase(
+        actor=actor_for_user(admin),
+        numbers=[SupplyNumber.objects.order_by("e164").values_list("e164", flat=True)[0]],
+    )[0]
+    services.number_assign(actor=actor_for_user(admin), number=pending, tenant=tenant)
+    inventory = admin_client.get("/numbers").content.decode()
+    assert inventory.count(">Port out</a>") == 1  # only numbers[1], active and assigned
+    for number, reason in (
+        (unassigned, "only a number assigned to a tenant can be ported out"),
+        (pending, "Only an active number can be ported out; this one is pending"),
+    ):
+        assert f'href="/numbers/{number.id}/port-out"' not in inventory
+        forced = admin_client.post(
+            f"/numbers/{number.id}/port-out",
+            {"gaining_carrier": "Verizon", "account_number": tenant.id},
+            **MODAL,
+        )
+        assert forced.status_code == 409 and reason in forced.content.decode()
+        assert fresh(number).port_out_pending is False
+
+
 def test_read_only_users_see_the_status_but_no_actions_and_are_refused(
     admin_client, reader_client, admin, tenant, numbers
 ):
