@@ -114,8 +114,15 @@ def number_port_out_request(
                 "a released number cannot be ported out: it belongs to no customer account",
                 type="number_released",
             )
-        if number.status != Status.ACTIVE or number.tenant is None:
-            raise InvalidTransition(f"a {number.status.lower()} number cannot be ported out")
+        if number.status != Status.ACTIVE:
+            raise InvalidTransition(
+                f"only an active number can be ported out; this one is {number.status.lower()}"
+            )
+        if number.tenant is None:
+            raise InvalidTransition(
+                "an unassigned number belongs to no customer account: only a number "
+                "assigned to a tenant can be ported out"
+            )
         if number.port_out_pending:
             raise Conflict("a port-out is already pending", type="port_out_pending")
         tenant = number.tenant

@@ -93,6 +93,9 @@ def release(request, number_id: str):
             context["error"] = error.message
             return render_modal(request, "phone_numbers/_release.html", context, status=409)
         return finish(request, LIST_URL)
+    # Say up front what the service would refuse (a pending port-out), not after Release.
+    refusal = services.release_refusal(number)
+    context["error"] = refusal.message if refusal else ""
     return render_modal(request, "phone_numbers/_release.html", context)
 
 
