@@ -405,6 +405,21 @@ def test_without_a_pin_the_account_number_is_enough_and_cancel_clears(actor, ten
     services.number_release(actor=actor, number=number)
 
 
+def test_a_number_being_ported_out_stays_with_its_tenant(actor, admin, tenant, live_number):
+    number = porting_out.number_port_out_request(
+        actor=actor, number=live_number, gaining_carrier="Vonage", account_number=tenant.id
+    )
+    elsewhere = make_tenant(admin, name="Elsewhere Inc")
+    for target in (elsewhere, None):
+        with pytest.raises(porting.Conflict) as refused:
+            services.number_assign(actor=actor, number=number, tenant=target)
+        assert refused.value.type == "port_out_pending"
+    number.refresh_from_db()
+    assert number.tenant_id == tenant.id and number.port_out_pending
+    number = porting_out.number_port_out_cancel(actor=actor, number=number)
+    assert services.number_assign(actor=actor, number=number, tenant=elsewhere).tenant == elsewhere
+
+
 def test_a_tenant_scoped_key_sees_only_its_tenants_ports(make_api, key, partner, admin, tenant):
     port = create(make_api(key), tenant).json()
     other_tenant = make_tenant(admin, name="Other Co")

@@ -165,6 +165,9 @@ def test_port_out_with_the_pin_then_complete(admin_client, admin, tenant, number
     assert f"/numbers/{number.id}/port-out/cancel" in inventory
     assert f'href="/numbers/{number.id}/port-out"' not in inventory
     assert f'href="/numbers/{other.id}/port-out"' in inventory
+    # It cannot be moved to another tenant meanwhile either.
+    assert f'href="/numbers/{number.id}/assign"' not in inventory
+    assert f'href="/numbers/{other.id}/assign"' in inventory
     again = admin_client.post(url, {"gaining_carrier": "Verizon", "pin": "4321"}, **MODAL)
     assert again.status_code == 409 and "A port-out is already pending" in again.content.decode()
 

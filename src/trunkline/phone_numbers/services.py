@@ -309,6 +309,13 @@ def assign_refusal(number: PhoneNumber, tenant: Tenant | None) -> Conflict | Non
         )
     if number.reserved and tenant is not None:
         return Conflict("the number is reserved: unreserve it first", type="number_reserved")
+    if number.port_out_pending and tenant != number.tenant:
+        # Moving or unassigning it would fail the port, as a release would.
+        return Conflict(
+            "the number is being ported out: it stays with its tenant until the port "
+            "completes or is cancelled",
+            type="port_out_pending",
+        )
     return None
 
 
