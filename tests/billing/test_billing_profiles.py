@@ -11,6 +11,7 @@ from tests.conftest import ApiClient
 from tests.factories import make_api_key, make_partner, make_tenant, make_user
 from trunkline.billing import profiles
 from trunkline.billing.models import BillingProfile, TaxJurisdiction
+from trunkline.billing.tenant_invoices import tenant_cycles_run
 from trunkline.core.audit import AuditEntry
 from trunkline.tenants.models import Tenant
 
@@ -226,7 +227,10 @@ def _tenant_on(admin, profile_name, created_at, zone="America/Chicago"):
     profile = BillingProfile.objects.get(partner=admin.partner, name=profile_name)
     tenant = make_tenant(admin, timezone_name=zone, billing_profile_id=profile.id)
     Tenant.objects.filter(pk=tenant.pk).update(
-        created_at=created_at, billing_profile_since=created_at
+        created_at=created_at,
+        billing_profile_since=created_at,
+        billed_through=None,
+        next_cycle_at=None,
     )
     return Tenant.objects.select_related("billing_profile").get(pk=tenant.pk)
 
@@ -269,10 +273,13 @@ def test_a_profile_change_waits_for_the_next_cycle(api, admin, partner):
     assert profiles.billing_profile_on(tenant, date(2026, 3, 1)) == flat
 
     # Nothing moves before the cycle ends in the tenant's zone (still 28 Feb in Chicago).
-    assert profiles.tenant_billing_profiles_roll(now=datetime(2026, 3, 1, 5, tzinfo=UTC)) == 0
-    assert profiles.tenant_billing_profiles_roll(now=datetime(2026, 3, 1, 6, 35, tzinfo=UTC)) == 1
-    assert profiles.tenant_billing_profiles_roll(now=datetime(2026, 3, 1, 7, 35, tzinfo=UTC)) == 0
+    tenant_cycles_run(now=datetime(2026, 3, 1, 5, tzinfo=UTC))
+    tenant.refresh_from_db()
+    assert tenant.billing_profile_id == payg.id and tenant.pending_billing_profile_id == flat.id
+    for hour in (6, 7):
+        tenant_cycles_run(now=datetime(2026, 3, 1, hour, 35, tzinfo=UTC))
     tenant = Tenant.objects.select_related("billing_profile").get(pk=tenant.pk)
+    assert tenant.billed_through == date(2026, 3, 1)
     assert tenant.billing_profile_id == flat.id and tenant.pending_billing_profile_id is None
     # The flat-rate anniversary is the day it started: the 1st.
     cycle = profiles.billing_cycle(tenant, datetime(2026, 4, 15, tzinfo=UTC))
@@ -296,7 +303,9 @@ def test_choosing_the_current_profile_withdraws_a_pending_change(admin, partner)
     )
     tenant.refresh_from_db()
     assert tenant.pending_billing_profile_id is None
-    assert profiles.tenant_billing_profiles_roll(now=datetime(2026, 3, 2, tzinfo=UTC)) == 0
+    tenant_cycles_run(now=datetime(2026, 3, 2, tzinfo=UTC))
+    tenant.refresh_from_db()
+    assert tenant.billing_profile_id != flat.id and tenant.billed_through == date(2026, 3, 1)
 
 
 def test_a_free_trial_converts_when_it_runs_out(api, admin, partner):
@@ -306,8 +315,10 @@ def test_a_free_trial_converts_when_it_runs_out(api, admin, partner):
     tenant.refresh_from_db()
     assert tenant.billing_profile_expires_at == tenant.billing_profile_since + timedelta(days=30)
     expires = tenant.billing_profile_expires_at
-    assert profiles.tenant_billing_profiles_roll(now=expires - timedelta(seconds=1)) == 0
-    assert profiles.tenant_billing_profiles_roll(now=expires + timedelta(minutes=30)) == 1
+    tenant_cycles_run(now=expires - timedelta(seconds=1))
+    tenant.refresh_from_db()
+    assert tenant.billing_profile_id == trial["id"]
+    tenant_cycles_run(now=expires + timedelta(minutes=30))
     tenant.refresh_from_db()
     assert tenant.billing_profile_id == paid["id"]
     assert tenant.billing_profile_since == expires

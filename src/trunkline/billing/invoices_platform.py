@@ -23,18 +23,19 @@ COUNTER = "platform"
 ISSUER = "Trunkline"
 
 
-def invoice_number_next() -> int:
-    """Take the next invoice number; call inside the transaction that writes the invoice."""
+def invoice_number_next(counter_name: str = COUNTER) -> int:
+    """Take the next invoice number of a series (the platform's, or one partner's for its
+    tenant invoices); call inside the transaction that writes the invoice."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("an invoice number is taken in the transaction that uses it")
-    counter = InvoiceCounter.objects.select_for_update().filter(name=COUNTER).first()
+    counter = InvoiceCounter.objects.select_for_update().filter(name=counter_name).first()
     if counter is None:
         try:
             with transaction.atomic():
-                InvoiceCounter.objects.create(name=COUNTER)
+                InvoiceCounter.objects.create(name=counter_name)
         except IntegrityError:  # created by a concurrent first issue
             pass
-        counter = InvoiceCounter.objects.select_for_update().get(name=COUNTER)
+        counter = InvoiceCounter.objects.select_for_update().get(name=counter_name)
     counter.last_number += 1
     counter.save(update_fields=["last_number"])
     return counter.last_number

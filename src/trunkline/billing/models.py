@@ -717,3 +717,178 @@ class TaxJurisdiction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.rate})"
+
+
+class ServicePeriod(models.Model):
+    """While a tenant held one billable thing (a number, later an extension): the
+    history invoices prorate by, by days active in the billing period. Opened and closed
+    where the thing changes hands (`billing.service_periods`)."""
+
+    class Kind(models.TextChoices):
+        DID_LOCAL = "did_local", "Standard DID"
+        DID_TOLL_FREE = "did_toll_free", "Toll-free DID"
+        EXTENSION = "extension", "Extension"
+
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    object_id = models.CharField(max_length=40)  # did_…, ext_…
+    label = models.CharField(max_length=64, blank=True)  # +15015550123
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)  # exclusive; null: still held
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "started_at"]),
+            models.Index(fields=["object_id", "ended_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_id"],
+                condition=models.Q(ended_at__isnull=True),
+                name="service_period_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.label or self.object_id}"
+
+
+class Invoice(models.Model):
+    """A partner's invoice to one of its tenants (Settings → Billing → Tenant Invoices).
+
+    Made by the billing-cycle job for each ended cycle, or off-cycle through the API.
+    Each line is rounded to the cent, half-up; totals are sums of rounded lines. The
+    tax jurisdiction's name and rate are copied in, so later changes never alter it.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+        SENT = "SENT", "Sent"
+        PARTIALLY_PAID = "PARTIALLY_PAID", "Partially Paid"
+        PAID = "PAID", "Paid"
+        OVERDUE = "OVERDUE", "Overdue"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    class Kind(models.TextChoices):
+        CYCLE = "cycle", "Billing cycle"
+        OFF_CYCLE = "off_cycle", "Off-cycle"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("inv"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.PROTECT, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    number = models.PositiveIntegerField()  # sequential per partner, no gaps
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CYCLE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    period_start = models.DateField()
+    period_end = models.DateField()  # exclusive
+    billing_profile = models.ForeignKey(
+        BillingProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    billing_profile_name = models.CharField(max_length=80, blank=True)
+    pricing_model = models.CharField(max_length=12, blank=True)
+    tax_name = models.CharField(max_length=80, blank=True)
+    tax_code = models.CharField(max_length=40, blank=True)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=6, null=True, blank=True)
+    subtotal_micros = models.BigIntegerField(default=0)
+    tax_micros = models.BigIntegerField(default=0)
+    total_micros = models.BigIntegerField(default=0)
+    paid_micros = models.BigIntegerField(default=0)
+    refunded_micros = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    memo = models.CharField(max_length=500, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "number"], name="invoice_number_once"),
+            models.UniqueConstraint(
+                fields=["tenant", "period_start"],
+                condition=models.Q(kind="cycle"),
+                name="invoice_cycle_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "-number"]),
+            models.Index(fields=["partner", "status"]),
+            models.Index(fields=["tenant", "-number"]),
+            models.Index(fields=["status", "due_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"INV-{self.number:06d}"
+
+    @property
+    def amount_due_micros(self) -> int:
+        if self.status in (self.Status.CANCELLED, self.Status.DRAFT):
+            return 0
+        return max(self.total_micros - self.paid_micros, 0)
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        BASE_FEE = "base_fee", "Monthly base fee"
+        EXTENSIONS = "extensions", "Extensions"
+        DIDS = "dids", "Standard DIDs"
+        TOLL_FREE_DIDS = "toll_free_dids", "Toll-free DIDs"
+        MINUTES = "minutes", "Minutes"
+        ONE_TIME = "one_time", "One-time charge"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("ivl"), editable=False
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=16, decimal_places=4)
+    unit_price_micros = models.BigIntegerField()
+    amount_micros = models.BigIntegerField()  # rounded to the cent, half-up
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class InvoicePayment(models.Model):
+    """Money in (a payment) or out (a refund, negative) against one invoice."""
+
+    class Method(models.TextChoices):
+        MANUAL = "manual", "Marked as paid"
+        CARD = "card", "Card"
+        REFUND = "refund", "Refund"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("ipy"), editable=False
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(max_length=8, choices=Method.choices)
+    amount_micros = models.BigIntegerField()  # negative for a refund
+    reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["invoice", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} {self.amount_micros}"

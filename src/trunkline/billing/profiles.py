@@ -436,6 +436,8 @@ def profile_for_new_tenant(partner, profile_id: str | None) -> BillingProfile:
 def start_new_tenant_on(tenant: Tenant, profile: BillingProfile, at: datetime) -> None:
     """For `tenant_create`: the tenant starts on `profile` at once (not saved here)."""
     _put_on(tenant, profile, at)
+    tenant.billed_through = local_date(tenant, at)
+    tenant.next_cycle_at = period_end_at(tenant)
 
 
 def tenant_billing_profile_change(
@@ -466,7 +468,7 @@ def tenant_billing_profile_change(
             raise NotFound("no such billing profile", field="billing_profile_id")
         before = {field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS}
         if tenant.billing_profile_id is None:
-            _put_on(tenant, profile, now)
+            start_new_tenant_on(tenant, profile, now)
         elif profile.id == tenant.billing_profile_id:
             tenant.pending_billing_profile = None
             tenant.pending_billing_profile_from = None
@@ -474,7 +476,9 @@ def tenant_billing_profile_change(
             tenant.pending_billing_profile = profile
             tenant.pending_billing_profile_from = billing_cycle(tenant, now).end
         tenant.updated_at = now
-        tenant.save(update_fields=[*TENANT_BILLING_FIELDS, "updated_at"])
+        tenant.save(
+            update_fields=[*TENANT_BILLING_FIELDS, "billed_through", "next_cycle_at", "updated_at"]
+        )
         after = {field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS}
         if after != before:
             audit_record(
@@ -493,57 +497,43 @@ def _plain(value):
     return value.isoformat() if isinstance(value, date | datetime) else value
 
 
-def tenant_billing_profiles_roll(*, now: datetime | None = None) -> int:
-    """The periodic job: pending changes whose cycle has come, and expired profiles
-    converting. Returns how many tenants moved. Each tenant is moved under its row lock,
-    so two runs at once move it once."""
-    now = now or timezone.now()
-    moved = 0
-    due = Tenant.objects.filter(
-        Q(
-            pending_billing_profile__isnull=False,
-            pending_billing_profile_from__lte=now.date() + timedelta(days=1),
-        )
-        | Q(billing_profile_expires_at__lte=now)
-    ).values_list("pk", flat=True)
-    for tenant_id in list(due):
-        with transaction.atomic():
-            tenant = (
-                Tenant.objects.select_for_update(of=("self",))
-                .select_related("billing_profile__converts_to", "pending_billing_profile")
-                .get(pk=tenant_id)
-            )
-            before = {field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS}
-            changed = False
-            if tenant.pending_billing_profile_id and (
-                local_date(tenant, now) >= tenant.pending_billing_profile_from
-            ):
-                starts = tenant.pending_billing_profile_from
-                zone = ZoneInfo(tenant.timezone)
-                at = datetime(starts.year, starts.month, starts.day, tzinfo=zone)
-                _put_on(tenant, tenant.pending_billing_profile, at)
-                changed = True
-            expires_at = tenant.billing_profile_expires_at
-            if expires_at is not None and expires_at <= now and tenant.billing_profile:
-                target = tenant.billing_profile.converts_to
-                if target is not None:
-                    _put_on(tenant, target, expires_at)
-                else:
-                    tenant.billing_profile_expires_at = None
-                changed = True
-            if not changed:
-                continue
-            tenant.updated_at = now
-            tenant.save(update_fields=[*TENANT_BILLING_FIELDS, "updated_at"])
-            audit_record(
-                actor=Actor.system(partner=tenant.partner),
-                partner=tenant.partner,
-                action="tenant.billing_profile_changed",
-                object_type="tenant",
-                object_id=tenant.id,
-                tenant_id=tenant.id,
-                before=before,
-                after={field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS},
-            )
-            moved += 1
-    return moved
+def period_end_at(tenant: Tenant) -> datetime:
+    """When the tenant's current billing period ends: the end of the cycle it is in (from
+    `billed_through`), or the moment its profile runs out if that is sooner."""
+    cycle = billing_cycle(tenant, local_midnight(tenant, tenant.billed_through))
+    at = local_midnight(tenant, cycle.end)
+    if tenant.billing_profile_expires_at is not None:
+        at = min(at, tenant.billing_profile_expires_at)
+    return at
+
+
+def local_midnight(tenant: Tenant, day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tenant.timezone))
+
+
+def apply_cycle_end(tenant: Tenant, ends_at: datetime, end: date) -> None:
+    """What happens when a period ends (not saved here): a pending profile takes over,
+    or a profile that ran out converts."""
+    before = {field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS}
+    if tenant.pending_billing_profile_id and tenant.pending_billing_profile_from <= end:
+        _put_on(tenant, tenant.pending_billing_profile, local_midnight(tenant, end))
+    elif tenant.billing_profile_expires_at is not None and (
+        tenant.billing_profile_expires_at <= ends_at
+    ):
+        target = tenant.billing_profile.converts_to
+        if target is not None:
+            _put_on(tenant, target, tenant.billing_profile_expires_at)
+        else:
+            tenant.billing_profile_expires_at = None
+    else:
+        return
+    audit_record(
+        actor=Actor.system(partner=tenant.partner),
+        partner=tenant.partner,
+        action="tenant.billing_profile_changed",
+        object_type="tenant",
+        object_id=tenant.id,
+        tenant_id=tenant.id,
+        before=before,
+        after={field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS},
+    )

@@ -45,7 +45,7 @@ def trials_expire(now: str) -> int:
 
 
 @task()
-def tenant_billing_profiles_roll(now: str) -> int:
-    from trunkline.billing.profiles import tenant_billing_profiles_roll as roll
+def tenant_cycles_run(now: str) -> int:
+    from trunkline.billing.tenant_invoices import tenant_cycles_run as run
 
-    return roll(now=datetime.fromisoformat(now))
+    return run(now=datetime.fromisoformat(now))

@@ -137,6 +137,7 @@ def build_api() -> NinjaAPI:
 
     from trunkline.billing.api import router as billing_router
     from trunkline.billing.api_calls import router as calls_router
+    from trunkline.billing.api_invoices import router as invoices_router
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
@@ -154,6 +155,7 @@ def build_api() -> NinjaAPI:
         payments_router,
         calls_router,
         tenant_billing_router,
+        invoices_router,
         webhooks_router,
         # Before the numbers router: /phone-numbers/available is not a number's id.
         supply_router,

@@ -199,3 +199,24 @@ class PortRequestEventData(_Data):
     previous_attributes: dict[str, object] = Field(
         default_factory=dict, description="The old value of each field that changed."
     )
+
+
+class WebhookInvoice(_Data):
+    """A partner's invoice to one of its tenants, as it is after the change."""
+
+    id: str = Field(description="Invoice id, `inv_…`.")
+    number: str = Field(description="The partner's invoice number.", examples=["INV-000042"])
+    tenant_id: str
+    status: Literal["DRAFT", "SENT", "PARTIALLY_PAID", "PAID", "OVERDUE", "CANCELLED"]
+    period_start: str = Field(description="First day billed (the tenant's date).")
+    period_end: str = Field(description="The day after the last day billed.")
+    subtotal: str = Field(description="Dollars as a decimal string.", examples=["99.00"])
+    tax: str
+    total: str
+    amount_paid: str
+    amount_due: str
+    due_date: str | None
+
+
+class InvoiceEventData(_Data):
+    invoice: WebhookInvoice

@@ -121,6 +121,8 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "subscription.updated": event_schemas.SubscriptionUpdatedData,
     "payment_method.attached": event_schemas.PaymentMethodAttachedData,
     "payment.failed": event_schemas.PaymentFailedData,
+    "invoice.created": event_schemas.InvoiceEventData,
+    "invoice.paid": event_schemas.InvoiceEventData,
     "phone_number.purchased": event_schemas.PhoneNumberPurchasedData,
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,

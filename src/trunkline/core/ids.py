@@ -78,6 +78,9 @@ PREFIXES = (
     "cfm",
     "bpf",
     "txj",
+    "inv",
+    "ivl",
+    "ipy",
 )
 
 

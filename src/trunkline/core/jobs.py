@@ -42,13 +42,10 @@ JOBS: tuple[PeriodicJob, ...] = (
     # Cycles end at midnight UTC on the 1st; the run half an hour later bills them.
     PeriodicJob("billing.subscriptions_bill", "30 0 * * *", billing_tasks.subscriptions_bill),
     PeriodicJob("billing.trials_expire", "25 * * * *", billing_tasks.trials_expire),
-    # Hourly, as tenants' cycles start at midnight in their own time zones: profile
-    # changes waiting for the next cycle, and trial profiles converting when they run out.
-    PeriodicJob(
-        "billing.tenant_billing_profiles_roll",
-        "35 * * * *",
-        billing_tasks.tenant_billing_profiles_roll,
-    ),
+    # Hourly, as tenants' cycles end at midnight in their own time zones: each ended
+    # cycle invoiced, then the profile changes waiting for it applied and trials that ran
+    # out converted; sent invoices a week past due flagged overdue.
+    PeriodicJob("billing.tenant_cycles_run", "35 * * * *", billing_tasks.tenant_cycles_run),
     # A safety net: wallets are reviewed after each debit, this catches any review lost.
     PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
     # Orders, caller ID names and 911 addresses the carrier completes later.

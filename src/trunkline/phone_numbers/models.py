@@ -174,6 +174,32 @@ class PhoneNumber(models.Model):
     def __str__(self) -> str:
         return self.e164
 
+    def save(self, *args, **kwargs):
+        """Saving a change of tenant records who held the number from when, in the same
+        transaction: tenant invoices prorate numbers by days held."""
+        from django.db import transaction
+
+        from trunkline.billing.service_periods import service_period_move
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self.tenant_id != getattr(self, "_held_by", None):
+                service_period_move(
+                    object_id=self.id,
+                    kind="did_toll_free" if self.kind == NumberKind.TOLL_FREE else "did_local",
+                    label=self.e164,
+                    partner_id=self.partner_id,
+                    tenant_id=self.tenant_id,
+                    at=self.updated_at,
+                )
+        self._held_by = self.tenant_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._held_by = instance.__dict__.get("tenant_id")
+        return instance
+
     @property
     def e911_address(self) -> dict | None:
         if not self.e911_street:

@@ -59,6 +59,10 @@ class Tenant(models.Model):
         related_name="+",
     )
     pending_billing_profile_from = models.DateField(null=True, blank=True, db_index=True)
+    # Everything before this day (the tenant's own date) has been invoiced; the billing-
+    # cycle job next looks at the tenant at `next_cycle_at`.
+    billed_through = models.DateField(null=True, blank=True)
+    next_cycle_at = models.DateTimeField(null=True, blank=True, db_index=True)
     tax_jurisdiction = models.ForeignKey(
         "billing.TaxJurisdiction",
         null=True,

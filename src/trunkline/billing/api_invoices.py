@@ -1,0 +1,307 @@
+"""`/v1/invoices`: a partner's invoices to its tenants."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from django.db.models import Q
+from django.http import HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from trunkline.accounts.api_auth import scope
+from trunkline.billing import tenant_invoices as invoices
+from trunkline.billing.models import Invoice
+from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
+from trunkline.core.errors import ValidationFailed
+from trunkline.core.money import Money
+from trunkline.core.pagination import paginate
+from trunkline.core.schemas import InSchema, ListOut
+from trunkline.tenants import selectors as tenant_selectors
+
+router = Router(tags=["Tenant invoices"])
+
+StatusName = Literal["DRAFT", "SENT", "PARTIALLY_PAID", "PAID", "OVERDUE", "CANCELLED"]
+
+
+class InvoiceQuery(Schema):
+    tenant_id: str | None = Field(default=None, max_length=64)
+    status: StatusName | None = None
+    search: str | None = Field(
+        default=None, max_length=100, description="invoice number, tenant name or SIP prefix"
+    )
+    issued_from: date | None = None
+    issued_to: date | None = Field(default=None, description="inclusive")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+class LineOut(Schema):
+    kind: str
+    description: str
+    quantity: str
+    unit_price: str
+    amount: str
+
+
+class PaymentOut(Schema):
+    id: str
+    method: str
+    amount: str = Field(description="negative for a refund")
+    note: str
+    created_at: datetime
+
+
+class InvoiceOut(Schema):
+    id: str
+    number: str
+    tenant_id: str
+    tenant_name: str
+    kind: str
+    status: StatusName
+    period_start: date
+    period_end: date = Field(description="the day after the last day billed")
+    billing_profile_id: str | None
+    billing_profile_name: str
+    lines: list[LineOut]
+    subtotal: str
+    tax: str
+    tax_name: str | None
+    tax_rate: str | None
+    total: str
+    amount_paid: str
+    amount_refunded: str
+    amount_due: str
+    currency: str
+    memo: str
+    issued_at: datetime | None
+    due_date: date | None
+    paid_at: datetime | None
+    overdue_at: datetime | None
+    last_reminder_at: datetime | None
+    payments: list[PaymentOut]
+    pdf_url: str
+    created_at: datetime
+
+
+class StatsOut(Schema):
+    total: int
+    paid: int
+    unpaid: int
+    outstanding: str
+
+
+class LineIn(InSchema):
+    description: str = Field(max_length=400)
+    quantity: int = 1
+    unit_price: str = Field(max_length=30)
+
+
+class InvoiceIn(InSchema):
+    tenant_id: str = Field(max_length=64)
+    lines: list[LineIn] = Field(max_length=200)
+    memo: str = Field(default="", max_length=1000)
+
+
+class PaymentIn(InSchema):
+    amount: str | None = Field(
+        default=None, max_length=30, description="omit to pay the whole amount due"
+    )
+    note: str = Field(default="", max_length=600)
+
+
+class RefundIn(InSchema):
+    amount: str | None = Field(
+        default=None, max_length=30, description="omit to refund everything paid"
+    )
+    note: str = Field(default="", max_length=600)
+
+
+def _money(micros: int) -> str:
+    return Money(micros).to_json()
+
+
+def invoice_out(invoice: Invoice) -> dict:
+    return {
+        "id": invoice.id,
+        "number": invoice.display_number,
+        "tenant_id": invoice.tenant_id,
+        "tenant_name": invoice.tenant.name,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "billing_profile_id": invoice.billing_profile_id,
+        "billing_profile_name": invoice.billing_profile_name,
+        "lines": [
+            {
+                "kind": line.kind,
+                "description": line.description,
+                "quantity": format(line.quantity.normalize(), "f"),
+                "unit_price": _money(line.unit_price_micros),
+                "amount": _money(line.amount_micros),
+            }
+            for line in invoice.lines.all()
+        ],
+        "subtotal": _money(invoice.subtotal_micros),
+        "tax": _money(invoice.tax_micros),
+        "tax_name": invoice.tax_name or None,
+        "tax_rate": format(invoice.tax_rate.normalize(), "f") if invoice.tax_code else None,
+        "total": _money(invoice.total_micros),
+        "amount_paid": _money(invoice.paid_micros),
+        "amount_refunded": _money(invoice.refunded_micros),
+        "amount_due": _money(invoice.amount_due_micros),
+        "currency": invoice.currency,
+        "memo": invoice.memo,
+        "issued_at": invoice.issued_at,
+        "due_date": invoice.due_date,
+        "paid_at": invoice.paid_at,
+        "overdue_at": invoice.overdue_at,
+        "last_reminder_at": invoice.last_reminder_at,
+        "payments": [
+            {
+                "id": payment.id,
+                "method": payment.method,
+                "amount": _money(payment.amount_micros),
+                "note": payment.note,
+                "created_at": payment.created_at,
+            }
+            for payment in invoice.payments.all()
+        ],
+        "pdf_url": f"/v1/invoices/{invoice.id}/pdf",
+        "created_at": invoice.created_at,
+    }
+
+
+def _get(request, invoice_id: str) -> Invoice:
+    return invoices.invoice_get(actor=request.actor, invoice_id=invoice_id[:64])
+
+
+def _fresh(request, invoice_id: str) -> dict:
+    return invoice_out(_get(request, invoice_id))
+
+
+def filtered(actor, query: InvoiceQuery):
+    """Tenant Invoices' filters: tenant, status, a search and the issue-date range."""
+    found = invoices.invoice_list(actor=actor).select_related("tenant")
+    if query.tenant_id:
+        tenant = tenant_selectors.tenant_get(actor=actor, tenant_id=query.tenant_id)
+        found = found.filter(tenant=tenant)
+    if query.status:
+        found = found.filter(status=query.status)
+    if query.search:
+        term = query.search.strip()
+        match = Q(tenant__name__icontains=term) | Q(tenant__sip_prefix__icontains=term)
+        digits = term.upper().removeprefix("INV-").lstrip("0")
+        if digits.isdigit():
+            match |= Q(number=int(digits))
+        found = found.filter(match)
+    if query.issued_from and query.issued_to and query.issued_from > query.issued_to:
+        raise ValidationFailed("issued_from is after issued_to", field="issued_from")
+    if query.issued_from:
+        found = found.filter(created_at__date__gte=query.issued_from)
+    if query.issued_to:
+        found = found.filter(created_at__date__lte=query.issued_to)
+    return found
+
+
+@router.get("/invoices", response=ListOut[InvoiceOut], auth=scope("billing:read"))
+def list_invoices(request, query: Query[InvoiceQuery]):
+    page = paginate(
+        filtered(request.actor, query).prefetch_related("lines", "payments"),
+        limit=query.limit,
+        cursor=query.cursor,
+        sort_field="created_at",
+        descending=True,
+    )
+    return {
+        "data": [invoice_out(invoice) for invoice in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/invoices/stats", response=StatsOut, auth=scope("billing:read"))
+def invoice_stats(request):
+    """The Tenant Invoices cards: issued invoices, paid, unpaid and the amount outstanding."""
+    stats = invoices.invoice_stats(actor=request.actor)
+    return {**stats, "outstanding": _money(stats.pop("outstanding_micros"))}
+
+
+@router.post("/invoices", response={201: InvoiceOut}, auth=scope("billing:write"))
+def create_invoice(request, payload: InvoiceIn):
+    """An off-cycle invoice, as a DRAFT: send it with `POST /v1/invoices/{id}/send`."""
+    tenant = tenant_selectors.tenant_get(actor=request.actor, tenant_id=payload.tenant_id)
+    invoice = invoices.invoice_create_off_cycle(
+        actor=request.actor,
+        tenant=tenant,
+        lines=[line.model_dump() for line in payload.lines],
+        memo=payload.memo,
+    )
+    return Status(201, _fresh(request, invoice.id))
+
+
+@router.get("/invoices/{invoice_id}", response=InvoiceOut, auth=scope("billing:read"))
+def get_invoice(request, invoice_id: str):
+    return _fresh(request, invoice_id)
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    auth=scope("billing:read"),
+    openapi_extra={
+        "responses": {200: {"description": "PDF", "content": {"application/pdf": {}}}},
+    },
+)
+def get_invoice_pdf(request, invoice_id: str):
+    invoice = _get(request, invoice_id)
+    response = HttpResponse(tenant_invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice.display_number}.pdf"'
+    return response
+
+
+@router.post("/invoices/{invoice_id}/send", response=InvoiceOut, auth=scope("billing:write"))
+def send_invoice(request, invoice_id: str):
+    """Issue a DRAFT: it is dated, due in a week and emailed to the tenant."""
+    invoices.invoice_send(actor=request.actor, invoice=_get(request, invoice_id))
+    return _fresh(request, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/void", response=InvoiceOut, auth=scope("billing:write"))
+def void_invoice(request, invoice_id: str):
+    """Cancel a DRAFT. An issued invoice cannot be voided."""
+    invoices.invoice_void(actor=request.actor, invoice=_get(request, invoice_id))
+    return _fresh(request, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/payments", response=InvoiceOut, auth=scope("billing:write"))
+def pay_invoice(request, invoice_id: str, payload: PaymentIn | None = None):
+    """Mark as Paid: the whole amount due, or part of it."""
+    payload = payload or PaymentIn()
+    invoices.invoice_record_payment(
+        actor=request.actor,
+        invoice=_get(request, invoice_id),
+        amount=payload.amount,
+        note=payload.note,
+    )
+    return _fresh(request, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/refunds", response=InvoiceOut, auth=scope("billing:write"))
+def refund_invoice(request, invoice_id: str, payload: RefundIn | None = None):
+    """Refund all or part of what was paid."""
+    payload = payload or RefundIn()
+    invoices.invoice_refund(
+        actor=request.actor,
+        invoice=_get(request, invoice_id),
+        amount=payload.amount,
+        note=payload.note,
+    )
+    return _fresh(request, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/remind", response=InvoiceOut, auth=scope("billing:write"))
+def remind_invoice(request, invoice_id: str):
+    """Send Reminder: email the tenant about an open invoice again."""
+    invoices.invoice_send_reminder(actor=request.actor, invoice=_get(request, invoice_id))
+    return _fresh(request, invoice_id)

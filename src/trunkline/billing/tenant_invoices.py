@@ -1,0 +1,750 @@
+"""Tenant invoices: what a partner bills its tenants, cycle by cycle.
+
+An invoice covers one ended billing cycle (see `profiles`), billed in arrears on the
+profile the tenant was on during it:
+
+- the base fee, prorated by the days of the cycle the tenant existed and was not
+  cancelled, over the cycle's full length;
+- numbers, standard and toll-free apart: each number's days held in the cycle over the
+  cycle's full length (a number held all month is 1, half the month 0.5). A Flat Rate
+  profile's included DIDs cover standard numbers first, then toll-free;
+- minutes: the billable minutes of every inbound and outbound call in the cycle
+  (internal calls are free), by call class when the profile prices local and toll-free
+  apart. A Flat Rate profile's included minutes (all, when unlimited) come off first,
+  local first;
+- tax: the tenant's jurisdiction's rate, when enabled, on the subtotal.
+
+Each line is rounded to the cent, half-up; the subtotal and total are sums of rounded
+figures. Extension lines join when extensions exist (they are held in the same
+`ServicePeriod` history).
+
+Statuses: DRAFT → SENT (issued) → PARTIALLY_PAID / PAID, with OVERDUE when a sent
+invoice is unpaid `OVERDUE_AFTER_DAYS` after its due date; only a DRAFT can be voided
+(CANCELLED). Cycle invoices are issued at once; an off-cycle invoice starts as a DRAFT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from trunkline.billing import profiles
+from trunkline.billing.invoices_platform import invoice_number_next
+from trunkline.billing.models import (
+    BillingProfile,
+    CallRecord,
+    Invoice,
+    InvoiceLine,
+    InvoicePayment,
+    ServicePeriod,
+)
+from trunkline.billing.service_periods import days_held
+from trunkline.core.actors import Actor
+from trunkline.core.audit import audit_record, event_emit
+from trunkline.core.email import send_branded_email
+from trunkline.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from trunkline.core.money import Money, MoneyError
+from trunkline.tenants.models import Tenant
+
+DUE_DAYS = 7  # an issued invoice is due a week later
+OVERDUE_AFTER_DAYS = 7  # the partner guide: "flagged at 7 days overdue"
+MAX_LINES = 100
+MAX_CATCH_UP = 24  # cycles one run bills for a tenant that fell behind
+_CENT = Decimal("0.01")
+_QUANTITY = Decimal("0.0001")
+
+S = Invoice.Status
+OPEN_STATUSES = (S.SENT, S.PARTIALLY_PAID, S.OVERDUE)
+
+
+def _cents(micros: Decimal | int) -> int:
+    dollars = (Decimal(micros) / 1_000_000).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return int(dollars * 1_000_000)
+
+
+@dataclass
+class Line:
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price_micros: int
+
+    @property
+    def amount_micros(self) -> int:
+        return _cents(self.quantity * self.unit_price_micros)
+
+
+# --- what a cycle costs -----------------------------------------------------------------------
+
+
+def _nominal_days(tenant: Tenant, profile: BillingProfile | None, start: date) -> int:
+    """The length of the full cycle that contains `start` (a month, or anniversary to
+    anniversary), which prorated quantities are measured against."""
+    if profile is not None and profile.is_flat_rate:
+        anchor = profiles.local_date(tenant, tenant.billing_profile_since or tenant.created_at).day
+        first = profiles._month_day(start.year, start.month, anchor)
+        if first > start:
+            first = profiles._add_months(start, -1, anchor)
+        return (profiles._add_months(first, 1, anchor) - first).days
+    first = start.replace(day=1)
+    return (profiles._add_months(first, 1, 1) - first).days
+
+
+def _active_days(tenant: Tenant, start: date, end: date) -> int:
+    first = max(start, profiles.local_date(tenant, tenant.created_at))
+    last = end
+    if tenant.cancelled_at is not None:
+        last = min(end, profiles.local_date(tenant, tenant.cancelled_at))
+    return max((last - first).days, 0)
+
+
+def _minutes(tenant: Tenant, start: date, end: date) -> dict[str, Decimal]:
+    rows = (
+        CallRecord.objects.filter(
+            tenant=tenant,
+            started_at__gte=profiles.local_midnight(tenant, start),
+            started_at__lt=profiles.local_midnight(tenant, end),
+        )
+        .exclude(call_class=CallRecord.CallClass.INTERNAL)
+        .values("call_class")
+        .annotate(seconds=Sum("billable_seconds"))
+    )
+    return {row["call_class"]: Decimal(row["seconds"] or 0) / 60 for row in rows}
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(_QUANTITY, rounding=ROUND_HALF_UP)
+
+
+def cycle_lines(tenant: Tenant, profile: BillingProfile, start: date, end: date) -> list[Line]:
+    """The lines of the cycle [start, end) on `profile` (nothing rounded but the lines)."""
+    lines: list[Line] = []
+    nominal = Decimal(_nominal_days(tenant, profile, start))
+    span = f"{start:%b %-d} – {(end - timedelta(days=1)):%b %-d, %Y}"
+    if profile.base_fee_micros:
+        share = _q(Decimal(_active_days(tenant, start, end)) / nominal)
+        if share:
+            label = "Monthly base fee" if share == 1 else f"Monthly base fee, {span} (prorated)"
+            lines.append(Line("base_fee", label, share, profile.base_fee_micros))
+
+    flat = profile.is_flat_rate
+    included_dids = Decimal(profile.included_dids if flat else 0)
+    for kind, line_kind, label, price in (
+        (ServicePeriod.Kind.DID_LOCAL, "dids", "Standard DIDs", profile.did_monthly_micros),
+        (
+            ServicePeriod.Kind.DID_TOLL_FREE,
+            "toll_free_dids",
+            "Toll-free DIDs",
+            profile.toll_free_did_monthly_micros,
+        ),
+    ):
+        held, count = days_held(tenant=tenant, kind=kind, start=start, end=end)
+        if not held:
+            continue
+        months = _q(Decimal(held) / nominal)
+        covered = min(months, included_dids)
+        included_dids -= covered
+        billable = months - covered
+        if billable > 0 and price:
+            note = f"{count} number{'s' if count != 1 else ''}, prorated by days held"
+            if covered:
+                note += f", {covered.normalize()} included"
+            lines.append(Line(line_kind, f"{label} ({note})", billable, price))
+
+    minutes = _minutes(tenant, start, end)
+    remaining_included = (
+        None
+        if flat and profile.included_minutes is None
+        else Decimal(profile.included_minutes if flat else 0)
+    )
+    split = (
+        profile.per_minute_local_micros is not None
+        or profile.per_minute_toll_free_micros is not None
+    )
+    classes = ("local", "toll_free", "international")
+    groups = [(cls,) for cls in classes] if split else [classes]
+    names = {"local": "Local minutes", "toll_free": "Toll-free minutes"}
+    names["international"] = "International minutes"
+    for group in groups:
+        used = sum((minutes.get(cls, Decimal(0)) for cls in group), Decimal(0))
+        if not used:
+            continue
+        if remaining_included is None:
+            continue  # unlimited minutes on this flat rate
+        covered = min(used, remaining_included)
+        remaining_included -= covered
+        billable = _q(used - covered)
+        rate = profile.minute_rate(group[0]).micros
+        if billable > 0 and rate:
+            label = names[group[0]] if split else "Minutes"
+            if covered:
+                label += f" ({_q(covered).normalize()} included)"
+            lines.append(Line("minutes", label, billable, rate))
+    return lines
+
+
+# --- writing invoices ---------------------------------------------------------------------
+
+
+def _counter(partner_id: str) -> str:
+    return partner_id  # one numbering series per partner
+
+
+def _totals(invoice: Invoice, lines: list[Line], tenant: Tenant) -> None:
+    subtotal = sum(line.amount_micros for line in lines)
+    jurisdiction = tenant.tax_jurisdiction
+    invoice.subtotal_micros = subtotal
+    invoice.tax_micros = 0
+    if jurisdiction is not None and jurisdiction.enabled and subtotal > 0:
+        invoice.tax_name, invoice.tax_code = jurisdiction.name, jurisdiction.code
+        invoice.tax_rate = jurisdiction.rate
+        invoice.tax_micros = _cents(Decimal(subtotal) * jurisdiction.rate)
+    invoice.total_micros = invoice.subtotal_micros + invoice.tax_micros
+
+
+def _write(
+    *,
+    tenant: Tenant,
+    lines: list[Line],
+    kind: str,
+    start: date,
+    end: date,
+    profile: BillingProfile | None,
+    now: datetime,
+    memo: str = "",
+) -> Invoice:
+    invoice = Invoice(
+        partner_id=tenant.partner_id,
+        tenant=tenant,
+        kind=kind,
+        period_start=start,
+        period_end=end,
+        billing_profile=profile,
+        billing_profile_name=profile.name if profile else "",
+        pricing_model=profile.pricing_model if profile else "",
+        memo=memo,
+        created_at=now,
+        updated_at=now,
+    )
+    _totals(invoice, lines, tenant)
+    invoice.number = invoice_number_next(_counter(tenant.partner_id))
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                kind=line.kind,
+                description=line.description[:200],
+                quantity=line.quantity,
+                unit_price_micros=line.unit_price_micros,
+                amount_micros=line.amount_micros,
+            )
+            for position, line in enumerate(lines, start=1)
+        ]
+    )
+    return invoice
+
+
+def invoice_snapshot(invoice: Invoice) -> dict:
+    return {
+        "id": invoice.id,
+        "number": invoice.display_number,
+        "tenant_id": invoice.tenant_id,
+        "status": invoice.status,
+        "period_start": invoice.period_start.isoformat(),
+        "period_end": invoice.period_end.isoformat(),
+        "subtotal": Money(invoice.subtotal_micros).to_json(),
+        "tax": Money(invoice.tax_micros).to_json(),
+        "total": Money(invoice.total_micros).to_json(),
+        "amount_paid": Money(invoice.paid_micros).to_json(),
+        "amount_due": Money(invoice.amount_due_micros).to_json(),
+        "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+    }
+
+
+def _issue(actor: Actor, invoice: Invoice, now: datetime) -> None:
+    """DRAFT → SENT: dated, due in DUE_DAYS, announced and emailed to the tenant."""
+    invoice.status = S.SENT
+    invoice.issued_at = now
+    invoice.due_date = profiles.local_date(invoice.tenant, now) + timedelta(days=DUE_DAYS)
+    invoice.updated_at = now
+    if invoice.total_micros == 0:
+        invoice.status, invoice.paid_at = S.PAID, now
+    invoice.save()
+    data = {"invoice": invoice_snapshot(invoice)}
+    audit_record(
+        actor=actor,
+        partner=invoice.tenant.partner,
+        action="invoice.issued",
+        object_type="invoice",
+        object_id=invoice.id,
+        tenant_id=invoice.tenant_id,
+        after=data["invoice"],
+    )
+    event_emit(partner=invoice.tenant.partner, type="invoice.created", data=data)
+    _email(invoice, reminder=False)
+
+
+def _email(invoice: Invoice, *, reminder: bool) -> None:
+    partner, tenant = invoice.tenant.partner, invoice.tenant
+    total = Money(invoice.total_micros).to_json()
+    due = Money(invoice.amount_due_micros).to_json()
+    subject = (
+        f"Reminder: invoice {invoice.display_number} — ${due} due"
+        if reminder
+        else f"Invoice {invoice.display_number} from {partner.display_brand}: ${total}"
+    )
+    body = "\n".join(
+        [
+            f"Hello {tenant.name},",
+            "",
+            (
+                f"Invoice {invoice.display_number} is still open: ${due} was due on "
+                f"{invoice.due_date:%B %-d, %Y}."
+                if reminder
+                else f"Your invoice {invoice.display_number} for "
+                f"{invoice.period_start:%B %-d} – "
+                f"{invoice.period_end - timedelta(days=1):%B %-d, %Y} is ready."
+            ),
+            "",
+            f"Total: ${total}",
+            f"Amount due: ${due}",
+            f"Due date: {invoice.due_date:%B %-d, %Y}" if invoice.due_date else "",
+        ]
+    )
+    send_branded_email(partner=partner, to=tenant.billing_email, subject=subject, body=body)
+
+
+def invoice_for_cycle(tenant: Tenant, start: date, end: date, now: datetime) -> Invoice | None:
+    """Bill the ended cycle [start, end) (once: a second call finds the first invoice).
+    No invoice when there is nothing to bill. Call with the tenant row locked."""
+    profile = profiles.billing_profile_on(tenant, start)
+    if profile is None:
+        return None
+    existing = Invoice.objects.filter(
+        tenant=tenant, period_start=start, kind=Invoice.Kind.CYCLE
+    ).first()
+    if existing is not None:
+        return existing
+    lines = cycle_lines(tenant, profile, start, end)
+    if not lines:
+        return None
+    try:
+        with transaction.atomic():
+            invoice = _write(
+                tenant=tenant,
+                lines=lines,
+                kind=Invoice.Kind.CYCLE,
+                start=start,
+                end=end,
+                profile=profile,
+                now=now,
+            )
+    except IntegrityError:  # written by a concurrent run since we looked
+        return Invoice.objects.get(tenant=tenant, period_start=start, kind=Invoice.Kind.CYCLE)
+    _issue(Actor.system(partner=tenant.partner), invoice, now)
+    return invoice
+
+
+# --- the billing-cycle job ----------------------------------------------------------------
+
+
+def _finished(tenant: Tenant) -> bool:
+    """A cancelled tenant billed up to its cancellation has nothing more to bill."""
+    return (
+        tenant.status == Tenant.Status.CANCELLED
+        and tenant.cancelled_at is not None
+        and profiles.local_date(tenant, tenant.cancelled_at) <= tenant.billed_through
+    )
+
+
+def _advance(tenant: Tenant, now: datetime) -> int:
+    """Bill every period of the tenant that ended by `now` and apply what happens at its
+    end (a pending profile, a trial converting). Returns invoices written."""
+    written = 0
+    if tenant.billed_through is None:
+        tenant.billed_through = profiles.local_date(
+            tenant, tenant.billing_profile_since or tenant.created_at
+        )
+    for _ in range(MAX_CATCH_UP):
+        if tenant.billing_profile is None or _finished(tenant):
+            break
+        ends_at = profiles.period_end_at(tenant)
+        if ends_at > now:
+            break
+        start = tenant.billed_through
+        end = profiles.local_date(tenant, ends_at)
+        if ends_at != profiles.local_midnight(tenant, end):
+            end += timedelta(days=1)  # a trial ending mid-day: that day is its last
+        if end > start and invoice_for_cycle(tenant, start, end, now):
+            written += 1
+        tenant.billed_through = max(end, start)
+        profiles.apply_cycle_end(tenant, ends_at, end)
+    done = tenant.billing_profile is None or _finished(tenant)
+    tenant.next_cycle_at = None if done else profiles.period_end_at(tenant)
+    return written
+
+
+def tenant_cycles_run(*, now: datetime | None = None) -> int:
+    """The periodic job: every tenant whose period has ended is invoiced for it, then
+    moved on (pending profile, trial conversion); sent invoices a week past due become
+    OVERDUE. Each tenant is handled under its row lock, so runs at once bill it once."""
+    now = now or timezone.now()
+    written = 0
+    due = (
+        Tenant.objects.filter(Q(next_cycle_at__lte=now) | Q(next_cycle_at__isnull=True))
+        .exclude(
+            status=Tenant.Status.CANCELLED,
+            next_cycle_at__isnull=True,
+            billed_through__isnull=False,
+        )
+        .values_list("pk", flat=True)
+    )
+    for tenant_id in list(due):
+        with transaction.atomic():
+            tenant = (
+                Tenant.objects.select_for_update(of=("self",))
+                .select_related(
+                    "partner",
+                    "billing_profile__converts_to",
+                    "pending_billing_profile",
+                    "tax_jurisdiction",
+                )
+                .get(pk=tenant_id)
+            )
+            if tenant.next_cycle_at is not None and tenant.next_cycle_at > now:
+                continue  # another run moved it on
+            written += _advance(tenant, now)
+            tenant.save(
+                update_fields=[
+                    *profiles.TENANT_BILLING_FIELDS,
+                    "billed_through",
+                    "next_cycle_at",
+                ]
+            )
+    invoices_flag_overdue(now=now)
+    return written
+
+
+def invoices_flag_overdue(*, now: datetime) -> int:
+    flagged = 0
+    # A day of slack for zones ahead of UTC; each invoice is checked in its tenant's zone.
+    cutoff = (now + timedelta(days=1)).date() - timedelta(days=OVERDUE_AFTER_DAYS)
+    for invoice_id in list(
+        Invoice.objects.filter(
+            status__in=(S.SENT, S.PARTIALLY_PAID), due_date__lte=cutoff
+        ).values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            invoice = (
+                Invoice.objects.select_for_update(of=("self",))
+                .select_related("tenant__partner")
+                .get(pk=invoice_id)
+            )
+            local_today = profiles.local_date(invoice.tenant, now)
+            if invoice.status not in (S.SENT, S.PARTIALLY_PAID):
+                continue
+            if (local_today - invoice.due_date).days < OVERDUE_AFTER_DAYS:
+                continue
+            invoice.status, invoice.overdue_at, invoice.updated_at = S.OVERDUE, now, now
+            invoice.save(update_fields=["status", "overdue_at", "updated_at"])
+            audit_record(
+                actor=Actor.system(partner=invoice.tenant.partner),
+                partner=invoice.tenant.partner,
+                action="invoice.overdue",
+                object_type="invoice",
+                object_id=invoice.id,
+                tenant_id=invoice.tenant_id,
+                after={"status": S.OVERDUE},
+            )
+            flagged += 1
+    return flagged
+
+
+# --- what partners do with invoices -------------------------------------------------------
+
+
+def _writer(actor: Actor):
+    if not actor.can_write:
+        raise PermissionDenied("this account is read-only")
+    if actor.partner is None:
+        raise PermissionDenied("invoices belong to a partner")
+    return actor.partner
+
+
+def invoice_list(*, actor: Actor):
+    if actor.partner is None:
+        return Invoice.objects.none()
+    invoices = Invoice.objects.filter(partner=actor.partner)
+    if actor.tenant_ids is not None:
+        invoices = invoices.filter(tenant_id__in=actor.tenant_ids)
+    return invoices
+
+
+def invoice_get(*, actor: Actor, invoice_id: str) -> Invoice:
+    invoice = (
+        invoice_list(actor=actor).select_related("tenant__partner").filter(id=invoice_id).first()
+    )
+    if invoice is None:
+        raise NotFound("no such invoice", field="invoice_id")
+    return invoice
+
+
+def _locked(invoice: Invoice) -> Invoice:
+    return (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("tenant__partner", "tenant__tax_jurisdiction")
+        .get(pk=invoice.pk)
+    )
+
+
+def _amount(value, *, field: str = "amount") -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationFailed(f"{field} is a decimal string such as '12.34'", field=field)
+    try:
+        amount = Money.parse(value)
+    except MoneyError as error:
+        raise ValidationFailed(f"{field}: {error}", field=field) from None
+    if amount.micros <= 0:
+        raise ValidationFailed(f"{field} is more than zero", field=field)
+    if amount.micros != _cents(amount.micros):
+        raise ValidationFailed(f"{field} is whole cents", field=field)
+    return amount.micros
+
+
+def _audit(actor, invoice, action, before, **extra):
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="invoice",
+        object_id=invoice.id,
+        tenant_id=invoice.tenant_id,
+        before=before,
+        after={**invoice_snapshot(invoice), **extra},
+    )
+
+
+def invoice_create_off_cycle(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    lines: list[dict],
+    memo: str = "",
+    now: datetime | None = None,
+) -> Invoice:
+    """A DRAFT invoice with the caller's one-time lines ({description, quantity?,
+    unit_price}); send it with `invoice_send`."""
+    partner = _writer(actor)
+    if tenant.partner_id != partner.id or not actor.sees_tenant(tenant.id):
+        raise NotFound("no such tenant", field="tenant_id")
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
+        raise ValidationFailed(f"an invoice has 1 to {MAX_LINES} lines", field="lines")
+    cleaned: list[Line] = []
+    for index, raw in enumerate(lines):
+        where = f"lines[{index}]"
+        if not isinstance(raw, dict) or set(raw) - {"description", "quantity", "unit_price"}:
+            raise ValidationFailed(f"{where} has description, quantity and unit_price", field=where)
+        description = raw.get("description")
+        if not isinstance(description, str) or not description.strip() or len(description) > 200:
+            raise ValidationFailed(
+                f"{where}.description is 1 to 200 characters", field=f"{where}.description"
+            )
+        quantity = raw.get("quantity", 1)
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 1 <= quantity <= 100_000
+        ):
+            raise ValidationFailed(
+                f"{where}.quantity is a whole number from 1 to 100000", field=f"{where}.quantity"
+            )
+        price = _amount(raw.get("unit_price"), field=f"{where}.unit_price")
+        if price > Money.parse("1000000").micros:
+            raise ValidationFailed(
+                f"{where}.unit_price is at most 1000000", field=f"{where}.unit_price"
+            )
+        cleaned.append(Line("one_time", " ".join(description.split()), Decimal(quantity), price))
+    if not isinstance(memo, str) or len(memo) > 500:
+        raise ValidationFailed("memo is at most 500 characters", field="memo")
+    now = now or timezone.now()
+    with transaction.atomic():
+        tenant = (
+            Tenant.objects.select_for_update(of=("self",))
+            .select_related("partner", "tax_jurisdiction")
+            .get(pk=tenant.pk)
+        )
+        today = profiles.local_date(tenant, now)
+        invoice = _write(
+            tenant=tenant,
+            lines=cleaned,
+            kind=Invoice.Kind.OFF_CYCLE,
+            start=today,
+            end=today + timedelta(days=1),
+            profile=tenant.billing_profile,
+            now=now,
+            memo=memo.strip(),
+        )
+        _audit(actor, invoice, "invoice.created", None)
+    return invoice
+
+
+def invoice_send(*, actor: Actor, invoice: Invoice, now: datetime | None = None) -> Invoice:
+    _writer(actor)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status != S.DRAFT:
+            raise InvalidTransition(f"a {invoice.get_status_display()} invoice cannot be sent")
+        _issue(actor, invoice, now)
+    return invoice
+
+
+def invoice_void(*, actor: Actor, invoice: Invoice, now: datetime | None = None) -> Invoice:
+    """Only a DRAFT can be voided: an issued invoice is settled by payment or refund."""
+    _writer(actor)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status != S.DRAFT:
+            raise InvalidTransition(
+                f"only a draft can be voided; this invoice is {invoice.get_status_display()}"
+            )
+        before = invoice_snapshot(invoice)
+        invoice.status, invoice.cancelled_at, invoice.updated_at = S.CANCELLED, now, now
+        invoice.save(update_fields=["status", "cancelled_at", "updated_at"])
+        _audit(actor, invoice, "invoice.voided", before)
+    return invoice
+
+
+def invoice_record_payment(
+    *,
+    actor: Actor,
+    invoice: Invoice,
+    amount: str | None = None,
+    method: str = InvoicePayment.Method.MANUAL,
+    reference: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> Invoice:
+    """Money received: the whole amount due (None) or part of it. Paid in full → PAID and
+    `invoice.paid` fires; part → PARTIALLY_PAID (an overdue invoice stays OVERDUE)."""
+    _writer(actor)
+    now = now or timezone.now()
+    if not isinstance(note, str) or len(note) > 300:
+        raise ValidationFailed("note is at most 300 characters", field="note")
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status not in OPEN_STATUSES:
+            raise InvalidTransition(f"a {invoice.get_status_display()} invoice takes no payment")
+        due = invoice.amount_due_micros
+        micros = due if amount is None else _amount(amount)
+        if micros > due:
+            raise Conflict(
+                f"the amount due is {Money(due).to_json()}", field="amount", type="overpayment"
+            )
+        before = invoice_snapshot(invoice)
+        InvoicePayment.objects.create(
+            invoice=invoice,
+            method=method,
+            amount_micros=micros,
+            reference=reference[:100],
+            note=note.strip(),
+            created_at=now,
+        )
+        invoice.paid_micros += micros
+        invoice.updated_at = now
+        if invoice.paid_micros >= invoice.total_micros:
+            invoice.status, invoice.paid_at = S.PAID, now
+        elif invoice.status != S.OVERDUE:
+            invoice.status = S.PARTIALLY_PAID
+        invoice.save()
+        _audit(actor, invoice, "invoice.payment_recorded", before, payment=Money(micros).to_json())
+        if invoice.status == S.PAID:
+            event_emit(
+                partner=invoice.tenant.partner,
+                type="invoice.paid",
+                data={"invoice": invoice_snapshot(invoice)},
+            )
+    return invoice
+
+
+def invoice_refund(
+    *,
+    actor: Actor,
+    invoice: Invoice,
+    amount: str | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> Invoice:
+    """Give back all (None) or part of what was paid. The invoice keeps its status; the
+    refunded amount is recorded against it."""
+    _writer(actor)
+    now = now or timezone.now()
+    if not isinstance(note, str) or len(note) > 300:
+        raise ValidationFailed("note is at most 300 characters", field="note")
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        refundable = invoice.paid_micros - invoice.refunded_micros
+        if invoice.status not in (S.PAID, S.PARTIALLY_PAID, S.OVERDUE) or refundable <= 0:
+            raise InvalidTransition("nothing has been paid on this invoice to refund")
+        micros = refundable if amount is None else _amount(amount)
+        if micros > refundable:
+            raise Conflict(
+                f"at most {Money(refundable).to_json()} can be refunded",
+                field="amount",
+                type="refund_exceeds_payment",
+            )
+        before = invoice_snapshot(invoice)
+        InvoicePayment.objects.create(
+            invoice=invoice,
+            method=InvoicePayment.Method.REFUND,
+            amount_micros=-micros,
+            note=note.strip(),
+            created_at=now,
+        )
+        invoice.refunded_micros += micros
+        invoice.updated_at = now
+        invoice.save(update_fields=["refunded_micros", "updated_at"])
+        _audit(actor, invoice, "invoice.refunded", before, refund=Money(micros).to_json())
+    return invoice
+
+
+def invoice_send_reminder(
+    *, actor: Actor, invoice: Invoice, now: datetime | None = None
+) -> Invoice:
+    _writer(actor)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = _locked(invoice)
+        if invoice.status not in OPEN_STATUSES:
+            raise InvalidTransition(f"a {invoice.get_status_display()} invoice needs no reminder")
+        invoice.last_reminder_at, invoice.updated_at = now, now
+        invoice.save(update_fields=["last_reminder_at", "updated_at"])
+        _email(invoice, reminder=True)
+        _audit(actor, invoice, "invoice.reminder_sent", None)
+    return invoice
+
+
+def invoice_stats(*, actor: Actor) -> dict:
+    """The cards above Tenant Invoices: how many, paid, unpaid, outstanding."""
+    invoices = invoice_list(actor=actor).exclude(status__in=(S.DRAFT, S.CANCELLED))
+    unpaid = invoices.filter(status__in=OPEN_STATUSES)
+    owed = unpaid.aggregate(total=Sum("total_micros"), paid=Sum("paid_micros"))
+    return {
+        "total": invoices.count(),
+        "paid": invoices.filter(status=S.PAID).count(),
+        "unpaid": unpaid.count(),
+        "outstanding_micros": (owed["total"] or 0) - (owed["paid"] or 0),
+    }

@@ -1,0 +1,463 @@
+"""Tenant invoices (partner guide 004_*.txt, "Tenant invoices", "Refunds and disputes",
+"Auto-suspend on non-payment"; Appendix "Pricing tiers" for the figures)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from tests.billing.subscription_helpers import pdf_text
+from tests.conftest import ApiClient
+from tests.factories import actor_for_user, make_api_key, make_partner, make_tenant, make_user
+from trunkline.billing import ledger
+from trunkline.billing.cdrs import cdrs_ingest
+from trunkline.billing.models import BillingProfile, Invoice, Posting, TaxJurisdiction
+from trunkline.billing.tenant_invoices import tenant_cycles_run
+from trunkline.core.actors import Actor
+from trunkline.core.models import Event, OutgoingEmail
+from trunkline.core.money import Money
+from trunkline.phone_numbers import services as numbers
+from trunkline.phone_numbers.carrier import SearchCriteria, carrier
+from trunkline.phone_numbers.carrier_requests import requests_sync
+from trunkline.phone_numbers.supply import supply_seed
+from trunkline.tenants.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+# Chicago is UTC-6 in winter: local midnight is 06:00 UTC; the job runs at :35.
+MAR_1 = datetime(2026, 3, 1, 6, 35, tzinfo=UTC)
+
+
+def chicago(month, day, hour=0):
+    return datetime(2026, month, day, hour + 6, tzinfo=UTC)
+
+
+@pytest.fixture
+def setup(admin, carrier):
+    supply_seed(states=["AR"], per_exchange=2, toll_free=50)
+    ledger.wallet_credit(
+        partner=admin.partner,
+        amount=Money.parse("500"),
+        type=Posting.Type.MANUAL_ADJUSTMENT,
+        actor=Actor.system(partner=admin.partner),
+        idempotency_key=f"fund:{admin.partner.id}",
+        memo="test funds",
+    )
+    return admin
+
+
+def tenant_on(admin, profile_name: str, since: datetime, **fields) -> Tenant:
+    profile = BillingProfile.objects.get(partner=admin.partner, name=profile_name)
+    tenant = make_tenant(admin, billing_profile_id=profile.id, **fields)
+    Tenant.objects.filter(pk=tenant.pk).update(
+        created_at=since, billing_profile_since=since, billed_through=None, next_cycle_at=None
+    )
+    return Tenant.objects.get(pk=tenant.pk)
+
+
+def buy(admin, kind="local", count=1, at=None):
+    actor = actor_for_user(admin)
+    offers = carrier().search(SearchCriteria(kind=kind, state="AR" if kind == "local" else ""))
+    bought = numbers.numbers_purchase(
+        actor=actor, numbers=[offer.e164 for offer in offers[:count]], now=at
+    )
+    requests_sync(now=(at or datetime.now(UTC)) + timedelta(minutes=5))
+    return bought
+
+
+def assign(admin, number, tenant, at):
+    return numbers.number_assign(actor=actor_for_user(admin), number=number, tenant=tenant, now=at)
+
+
+def calls(admin, tenant, records):
+    result = cdrs_ingest(actor=Actor.system(partner=admin.partner), records=records)
+    assert not result.rejected, result.rejected
+
+
+def call(tenant, n, *, direction="outbound", to="+15015550123", seconds=600, at=None):
+    started = at or chicago(2, 10, 9)
+    return {
+        "call_id": f"{tenant.id}-{n}",
+        "tenant_id": tenant.id,
+        "direction": direction,
+        "from": "+15015550100" if direction == "outbound" else "+12125550100",
+        "to": to,
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(seconds=seconds)).isoformat(),
+        "billsec": seconds,
+    }
+
+
+def lines(invoice):
+    return [
+        (line.kind, format(line.quantity.normalize(), "f"), Money(line.amount_micros).to_json())
+        for line in invoice.lines.all()
+    ]
+
+
+def test_a_pay_as_you_go_month(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    local = buy(admin, count=2, at=chicago(1, 20))
+    (toll_free,) = buy(admin, kind="toll_free", at=chicago(1, 20))
+    for number in local:
+        assign(admin, number, tenant, chicago(2, 1))
+    assign(admin, toll_free, tenant, chicago(2, 15, 9))  # 14 of February's 28 days
+    calls(admin, tenant, [call(tenant, n) for n in range(10)])  # 100 local minutes
+    calls(
+        admin,
+        tenant,
+        [call(tenant, "tf", direction="inbound", to=toll_free.e164)],  # 10 toll-free minutes
+    )
+    calls(admin, tenant, [call(tenant, "march", at=chicago(3, 1, 1))])  # next cycle's
+
+    assert tenant_cycles_run(now=MAR_1) == 1
+    invoice = Invoice.objects.get(tenant=tenant)
+    assert (invoice.period_start, invoice.period_end) == (date(2026, 2, 1), date(2026, 3, 1))
+    assert lines(invoice) == [
+        ("dids", "2", "6.00"),
+        ("toll_free_dids", "0.5", "2.50"),
+        ("minutes", "110", "2.75"),
+    ]
+    assert (invoice.subtotal_micros, invoice.tax_micros, invoice.total_micros) == (
+        11_250_000,
+        0,
+        11_250_000,
+    )
+    assert invoice.status == Invoice.Status.SENT and invoice.due_date == date(2026, 3, 8)
+    assert invoice.display_number == "INV-000001"
+    # Idempotent: another run (or the same hour again) writes nothing more.
+    assert tenant_cycles_run(now=MAR_1 + timedelta(hours=1)) == 0
+    assert Invoice.objects.filter(tenant=tenant).count() == 1
+
+
+def test_a_flat_rate_cycle_from_its_anniversary_with_overage(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 17))
+    for number in buy(admin, count=3, at=chicago(1, 16)):
+        assign(admin, number, tenant, chicago(1, 17))
+    calls(admin, tenant, [call(tenant, n, at=chicago(2, 1, 9)) for n in range(60)])  # 600 min
+
+    assert tenant_cycles_run(now=chicago(2, 17) - timedelta(minutes=1)) == 0
+    assert tenant_cycles_run(now=chicago(2, 17) + timedelta(minutes=35)) == 1
+    invoice = Invoice.objects.get(tenant=tenant)
+    assert (invoice.period_start, invoice.period_end) == (date(2026, 1, 17), date(2026, 2, 17))
+    # $99 base; 3 numbers with 2 included; 600 minutes with 500 included at $0.025.
+    assert lines(invoice) == [
+        ("base_fee", "1", "99.00"),
+        ("dids", "1", "3.00"),
+        ("minutes", "100", "2.50"),
+    ]
+    assert invoice.total_micros == 104_500_000
+    assert invoice.billing_profile_name == "Flat Rate Starter"
+
+
+def test_a_partial_first_cycle_is_prorated_by_days_active(setup, api):
+    admin = setup
+    profile = api.post(
+        "/v1/billing-profiles",
+        {"name": "Base 31", "pricing_model": "PAYG", "base_fee": "31.00"},
+    ).json()
+    tenant = make_tenant(admin, billing_profile_id=profile["id"])
+    Tenant.objects.filter(pk=tenant.pk).update(
+        created_at=chicago(1, 17, 15),
+        billing_profile_since=chicago(1, 17, 15),
+        billed_through=None,
+        next_cycle_at=None,
+    )
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    invoice = Invoice.objects.get(tenant=tenant)
+    # 17 Jan to 31 Jan is 15 of January's 31 days: $15.00.
+    assert (invoice.period_start, invoice.period_end) == (date(2026, 1, 17), date(2026, 2, 1))
+    assert lines(invoice) == [("base_fee", "0.4839", "15.00")]
+
+
+def test_each_line_is_rounded_half_up_then_tax_on_the_subtotal(setup, api):
+    admin = setup
+    jurisdiction = api.post(
+        "/v1/tax-jurisdictions",
+        {"name": "Pulaski County", "code": "US-AR-Pulaski", "rate": "0.085"},
+    ).json()
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    api.put(f"/v1/tenants/{tenant.id}/billing", {"tax_jurisdiction_id": jurisdiction["id"]})
+    # 1 minute 6 seconds at $0.025: 1.1 minutes = $0.0275, rounded half-up to $0.03.
+    calls(admin, tenant, [call(tenant, 1, seconds=66)])
+    tenant_cycles_run(now=MAR_1)
+    invoice = Invoice.objects.get(tenant=tenant)
+    assert lines(invoice) == [("minutes", "1.1", "0.03")]
+    assert (invoice.tax_code, invoice.tax_micros, invoice.total_micros) == (
+        "US-AR-Pulaski",
+        0,  # 8.5 % of $0.03 is $0.00255: nothing at the cent
+        30_000,
+    )
+
+
+def test_a_jurisdiction_applies_to_new_invoices_only(setup, api):
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    made = api.post(
+        "/v1/tax-jurisdictions",
+        {"name": "Ontario HST", "code": "CA-ON", "rate": "0.13", "enabled": False},
+    ).json()
+    api.put(f"/v1/tenants/{tenant.id}/billing", {"tax_jurisdiction_id": made["id"]})
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    january = Invoice.objects.get(tenant=tenant, period_start=date(2026, 1, 1))
+    assert (january.tax_micros, january.total_micros, january.tax_code) == (0, 99_000_000, "")
+    api.patch(f"/v1/tax-jurisdictions/{made['id']}", {"enabled": True})
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    february = Invoice.objects.get(tenant=tenant, period_start=date(2026, 2, 1))
+    assert (february.tax_micros, february.total_micros) == (12_870_000, 111_870_000)
+    january.refresh_from_db()
+    assert january.total_micros == 99_000_000
+    api.patch(f"/v1/tax-jurisdictions/{made['id']}", {"rate": "0.2"})
+    february.refresh_from_db()
+    assert february.tax_micros == 12_870_000
+
+
+def test_a_profile_change_bills_the_old_cycle_then_the_new(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    flat = BillingProfile.objects.get(partner=admin.partner, name="Flat Rate Starter")
+    (number,) = buy(admin, at=chicago(1, 2))
+    assign(admin, number, tenant, chicago(2, 1))
+    from trunkline.billing.profiles import tenant_billing_profile_change
+
+    tenant_billing_profile_change(
+        actor=actor_for_user(admin), tenant=tenant, profile_id=flat.id, now=chicago(2, 14)
+    )
+    tenant_cycles_run(now=MAR_1)
+    tenant_cycles_run(now=chicago(4, 1, 1))
+    february, march = Invoice.objects.filter(tenant=tenant).order_by("period_start")
+    assert february.billing_profile_name == "Pay-As-You-Go"
+    assert lines(february) == [("dids", "1", "3.00")]
+    assert march.billing_profile_name == "Flat Rate Starter"
+    assert (march.period_start, march.period_end) == (date(2026, 3, 1), date(2026, 4, 1))
+    assert lines(march) == [("base_fee", "1", "99.00")]  # the number is included
+
+
+def test_a_released_number_is_billed_for_the_days_held(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    (number,) = buy(admin, at=chicago(1, 2))
+    assign(admin, number, tenant, chicago(2, 1))
+    numbers.number_release(actor=actor_for_user(admin), number=number, now=chicago(2, 7, 12))
+    tenant_cycles_run(now=MAR_1)
+    invoice = Invoice.objects.get(tenant=tenant)
+    # Held 1 to 7 February: 7 of 28 days.
+    assert lines(invoice) == [("dids", "0.25", "0.75")]
+
+
+def test_numbers_are_sequential_per_partner(setup, partner_and_admin):
+    admin = setup
+    first = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    second = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    _, other_admin = make_partner()
+    theirs = tenant_on(other_admin, "Flat Rate Starter", chicago(1, 1))
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    ours = Invoice.objects.filter(tenant__in=[first, second]).order_by("number")
+    assert [invoice.number for invoice in ours] == [1, 2, 3, 4]
+    assert list(Invoice.objects.filter(tenant=theirs).values_list("number", flat=True)) == [2, 1]
+
+
+def test_an_issued_invoice_is_announced_and_emailed_under_the_partners_brand(setup):
+    admin = setup
+    partner = admin.partner
+    partner.brand_name = "Acme Voice"
+    partner.save()
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1), billing_email="ap@tenant.example")
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    invoice = Invoice.objects.get(tenant=tenant)
+    event = Event.objects.get(type="invoice.created")
+    assert event.payload["invoice"]["id"] == invoice.id
+    assert event.payload["invoice"]["total"] == "99.00"
+    (email,) = [e for e in OutgoingEmail.objects.all() if e.recipients == ["ap@tenant.example"]]
+    assert "Acme Voice" in email.subject and invoice.display_number in email.subject
+
+
+# --- statuses -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def issued(setup):
+    tenant = tenant_on(setup, "Flat Rate Starter", chicago(1, 1))
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    return Invoice.objects.get(tenant=tenant)
+
+
+def test_mark_as_paid_in_parts_then_in_full(api, issued):
+    path = f"/v1/invoices/{issued.id}"
+    part = api.post(f"{path}/payments", {"amount": "40.00", "note": "cheque 1001"})
+    assert part.status_code == 200
+    assert (part.json()["status"], part.json()["amount_due"]) == ("PARTIALLY_PAID", "59.00")
+    too_much = api.post(f"{path}/payments", {"amount": "60.00"})
+    assert too_much.status_code == 409 and too_much.json()["error"]["type"] == "overpayment"
+    rest = api.post(f"{path}/payments")
+    assert (rest.json()["status"], rest.json()["amount_due"]) == ("PAID", "0.00")
+    assert [p["amount"] for p in rest.json()["payments"]] == ["40.00", "59.00"]
+    assert Event.objects.filter(type="invoice.paid").count() == 1
+    again = api.post(f"{path}/payments", {"amount": "1.00"})
+    assert again.status_code == 409
+
+
+def test_refunds_full_or_partial_up_to_what_was_paid(api, issued):
+    path = f"/v1/invoices/{issued.id}"
+    nothing_paid = api.post(f"{path}/refunds", {"amount": "1.00"})
+    assert nothing_paid.status_code == 409
+    api.post(f"{path}/payments")
+    part = api.post(f"{path}/refunds", {"amount": "9.00", "note": "outage credit"})
+    assert part.json()["amount_refunded"] == "9.00" and part.json()["status"] == "PAID"
+    too_much = api.post(f"{path}/refunds", {"amount": "90.01"})
+    assert too_much.status_code == 409
+    rest = api.post(f"{path}/refunds")
+    assert rest.json()["amount_refunded"] == "99.00"
+    assert rest.json()["payments"][-1]["amount"] == "-90.00"
+
+
+def test_only_a_draft_can_be_voided_or_sent(api, issued, admin):
+    sent_void = api.post(f"/v1/invoices/{issued.id}/void")
+    assert sent_void.status_code == 409
+    assert sent_void.json()["error"]["type"] == "invalid_state_transition"
+    assert api.post(f"/v1/invoices/{issued.id}/send").status_code == 409
+    draft = api.post(
+        "/v1/invoices",
+        {
+            "tenant_id": issued.tenant_id,
+            "lines": [{"description": "Desk phone", "quantity": 2, "unit_price": "89.50"}],
+            "memo": "Hardware",
+        },
+    )
+    assert draft.status_code == 201, draft.json()
+    body = draft.json()
+    assert (body["status"], body["total"], body["kind"]) == ("DRAFT", "179.00", "off_cycle")
+    assert body["amount_due"] == "0.00"
+    assert api.post(f"/v1/invoices/{body['id']}/payments").status_code == 409
+    voided = api.post(f"/v1/invoices/{body['id']}/void")
+    assert voided.json()["status"] == "CANCELLED"
+    assert api.post(f"/v1/invoices/{body['id']}/send").status_code == 409
+
+
+def test_an_off_cycle_invoice_is_sent_when_asked(api, issued):
+    made = api.post(
+        "/v1/invoices",
+        {
+            "tenant_id": issued.tenant_id,
+            "lines": [{"description": "Installation", "unit_price": "150"}],
+        },
+    ).json()
+    before = OutgoingEmail.objects.count()
+    sent = api.post(f"/v1/invoices/{made['id']}/send")
+    assert sent.json()["status"] == "SENT" and sent.json()["due_date"]
+    assert OutgoingEmail.objects.count() == before + 1
+    assert sent.json()["number"] == "INV-000002"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"lines": []}, "lines"),
+        ({"lines": [{"description": "", "unit_price": "1"}]}, "lines[0].description"),
+        ({"lines": [{"description": "X", "unit_price": "-1"}]}, "lines[0].unit_price"),
+        ({"lines": [{"description": "X", "unit_price": "0.001"}]}, "lines[0].unit_price"),
+        ({"lines": [{"description": "X", "unit_price": "1", "quantity": 0}]}, "lines[0].quantity"),
+        ({"lines": [{"description": "X", "unit_price": "1e12"}]}, "lines[0].unit_price"),
+        ({"lines": [{"description": "X", "unit_price": "1", "tax": "0"}]}, None),
+        ({"lines": "one"}, None),
+    ],
+)
+def test_bad_off_cycle_invoices_are_refused(api, issued, body, field):
+    before = Invoice.objects.count()
+    response = api.post("/v1/invoices", {"tenant_id": issued.tenant_id, **body})
+    assert response.status_code in (400, 422), response.json()
+    if field:
+        assert response.json()["error"]["field"] == field
+    assert Invoice.objects.count() == before
+
+
+def test_overdue_a_week_after_the_due_date(issued):
+    assert issued.due_date == date(2026, 2, 8)
+    tenant_cycles_run(now=chicago(2, 14, 12))
+    issued.refresh_from_db()
+    assert issued.status == Invoice.Status.SENT
+    tenant_cycles_run(now=chicago(2, 15, 1))
+    issued.refresh_from_db()
+    assert issued.status == Invoice.Status.OVERDUE and issued.overdue_at is not None
+
+
+def test_a_reminder_emails_the_tenant_again(api, issued):
+    before = OutgoingEmail.objects.count()
+    reminded = api.post(f"/v1/invoices/{issued.id}/remind")
+    assert reminded.status_code == 200 and reminded.json()["last_reminder_at"]
+    latest = OutgoingEmail.objects.order_by("-created_at").first()
+    assert OutgoingEmail.objects.count() == before + 1
+    assert latest.subject.startswith("Reminder: invoice " + issued.display_number)
+    api.post(f"/v1/invoices/{issued.id}/payments")
+    assert api.post(f"/v1/invoices/{issued.id}/remind").status_code == 409
+
+
+def test_stats_filters_and_the_pdf(api, issued):
+    stats = api.get("/v1/invoices/stats").json()
+    assert stats == {"total": 1, "paid": 0, "unpaid": 1, "outstanding": "99.00"}
+    tenant = issued.tenant
+    for params, count in [
+        ({"status": "SENT"}, 1),
+        ({"status": "PAID"}, 0),
+        ({"search": "INV-000001"}, 1),
+        ({"search": tenant.sip_prefix}, 1),
+        ({"search": "nobody"}, 0),
+        ({"tenant_id": tenant.id}, 1),
+        ({"issued_from": "2999-01-01"}, 0),
+    ]:
+        listed = api.get("/v1/invoices", params).json()["data"]
+        assert len(listed) == count, params
+    detail = api.get(f"/v1/invoices/{issued.id}").json()
+    assert detail["lines"][0] == {
+        "kind": "base_fee",
+        "description": "Monthly base fee",
+        "quantity": "1",
+        "unit_price": "99.00",
+        "amount": "99.00",
+    }
+    assert (detail["subtotal"], detail["tax"], detail["total"]) == ("99.00", "0.00", "99.00")
+    pdf = api.get(detail["pdf_url"])
+    assert pdf["Content-Type"] == "application/pdf"
+    text = pdf_text(pdf.content)
+    assert "INV-000001" in text and tenant.name in text and "$99.00" in text
+
+
+def test_invoices_are_the_partners_own_and_a_limited_key_sees_its_tenants(
+    client, issued, admin, partner
+):
+    other, _ = make_partner()
+    outsider = ApiClient(client, make_api_key(other))
+    assert outsider.get(f"/v1/invoices/{issued.id}").status_code == 404
+    assert outsider.post(f"/v1/invoices/{issued.id}/payments").status_code == 404
+    assert outsider.get(f"/v1/invoices/{issued.id}/pdf").status_code == 404
+    assert outsider.get("/v1/invoices").json()["data"] == []
+    assert (
+        outsider.post(
+            "/v1/invoices",
+            {"tenant_id": issued.tenant_id, "lines": [{"description": "X", "unit_price": "1"}]},
+        ).status_code
+        == 404
+    )
+    elsewhere = make_tenant(admin)
+    limited = ApiClient(client, make_api_key(partner, tenant_ids=[elsewhere.id]))
+    assert limited.get(f"/v1/invoices/{issued.id}").status_code == 404
+    assert limited.get("/v1/invoices").json()["data"] == []
+    issued.refresh_from_db()
+    assert issued.paid_micros == 0
+
+
+def test_read_only_users_cannot_change_invoices(issued, partner):
+    from trunkline.billing.tenant_invoices import invoice_record_payment
+    from trunkline.core.errors import PermissionDenied
+
+    viewer = make_user(partner)
+    with pytest.raises(PermissionDenied):
+        invoice_record_payment(actor=actor_for_user(viewer), invoice=issued)
+
+
+def test_a_jurisdiction_row_is_untouched_by_invoicing(issued):
+    assert not TaxJurisdiction.objects.exists()
