@@ -299,9 +299,7 @@ def _email(port: PortRequest, action: str, detail: str) -> None:
 
 def _locked(port: PortRequest) -> PortRequest:
     return (
-        PortRequest.objects.select_for_update(of=("self",))
-        .select_related("partner", "tenant")
-        .get(pk=port.pk)
+        PortRequest.objects.select_for_update(of=("self",)).select_related("partner", "tenant").get(pk=port.pk)
     )
 
 

@@ -58,11 +58,7 @@ def tenant_port_out_pin_set(
 
 
 def _locked(number: PhoneNumber) -> PhoneNumber:
-    return (
-        PhoneNumber.objects.select_for_update(of=("self",))
-        .select_related("tenant")
-        .get(pk=number.pk)
-    )
+    return PhoneNumber.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=number.pk)
 
 
 def _announce(actor, number, before, action):
