@@ -32,7 +32,8 @@ class NumberBlockOut(Schema):
 def load_number_block(request, file: File[UploadedFile], dry_run: Form[bool] = False):
     """Load a CSV block of numbers (columns `number`, `type`, and optionally `state`,
     `rate_center`, `city`) into the carrier's inventory, all or none. A refused file
-    answers 422 `block_rejected` with `errors`, one `row N: …` per problem."""
+    answers 422 `block_rejected`, its message listing the problems (`row N: …`; the first
+    50 of them). `dry_run=true` checks the file and loads nothing (200)."""
     blocks.require_platform(request.actor)
     content = file.read(blocks.MAX_BYTES + 1)
     result = blocks.number_block_load(

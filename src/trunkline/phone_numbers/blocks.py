@@ -48,7 +48,8 @@ _CITY = re.compile(r"[A-Za-z][A-Za-z .'\-]*")
 
 
 class BlockRejected(ValidationFailed):
-    """The file was refused; `errors` lists each problem as `row N: …`."""
+    """The file was refused; `errors` lists each problem as `row N: …`. The API's
+    envelope keeps the contract's three fields: its message lists the first 50."""
 
     type = "block_rejected"
 
@@ -58,12 +59,6 @@ class BlockRejected(ValidationFailed):
         more = len(errors) - len(shown)
         summary = "; ".join(shown) + (f"; and {more} more" if more else "")
         super().__init__(f"the number block was not loaded: {summary}", field="file")
-
-    def envelope(self) -> dict:
-        body = super().envelope()
-        body["error"]["errors"] = self.errors[:MAX_ERRORS]
-        body["error"]["error_count"] = len(self.errors)
-        return body
 
 
 @dataclass(frozen=True)
