@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import trunkline
 from tests.factories import actor_for_user, make_tenant
 from tests.test_cli import Cli
-import trunkline
 from trunkline import cli
 from trunkline.core.models import AuditEntry
 from trunkline.phone_numbers import caller_id, services

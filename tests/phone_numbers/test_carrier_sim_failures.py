@@ -347,9 +347,7 @@ def test_a_forced_foc_still_completes_on_the_scheduled_date(actor, tenant):
 def test_staff_reject_a_port_with_a_reason(actor, tenant):
     port = submitted_port(actor, tenant)
     carrier_advance(actor=STAFF, number="+12125550101", now=NOW)  # FOC first
-    carrier_advance(
-        actor=STAFF, number="+12125550101", fail="Customer disputes the port", now=NOW
-    )
+    carrier_advance(actor=STAFF, number="+12125550101", fail="Customer disputes the port", now=NOW)
     port.refresh_from_db()
     assert (port.status, port.rejection_reason) == ("REJECTED", "Customer disputes the port")
     assert [entry["status"] for entry in port.history][-2:] == ["FOC_RECEIVED", "REJECTED"]
