@@ -152,9 +152,20 @@ def carrier_advance(
     results = []
     for request, numbers in selected:
         with transaction.atomic():
-            outcome = adapter.advance(
-                request.kind, request.carrier_ref, fail=fail, actor_label=actor.label, now=now
+            # Locked first, as the sync job locks it: a request the job settled meanwhile
+            # is left as the job left it.
+            still_pending = (
+                CarrierRequest.objects.select_for_update()
+                .filter(pk=request.pk, status=Pending)
+                .only("id")
+                .first()
+                is not None
             )
+            outcome = ""
+            if still_pending:
+                outcome = adapter.advance(
+                    request.kind, request.carrier_ref, fail=fail, actor_label=actor.label, now=now
+                )
             if outcome:
                 step = SimulatedCarrierStep.objects.get(carrier_ref=request.carrier_ref)
                 audit_record(
