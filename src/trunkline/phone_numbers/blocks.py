@@ -128,8 +128,7 @@ def _parse_row(cells: dict[str, str]) -> SupplyNumber:
             )
         if state or city or rate_center:
             raise _RowError("toll-free numbers have no state, city or rate center")
-        row = supply_row(digits, kind, source="")
-        return row
+        return supply_row(digits, kind, source="")
     if npa in TOLL_FREE_NPAS:
         raise _RowError(f"{npa} is a toll-free code: a local row needs a geographic area code")
     if nxx[1:] == "11" or npa[1:] == "11":
