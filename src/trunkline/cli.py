@@ -71,6 +71,7 @@ def cmd_create_api_key(args) -> int:
             scopes=args.scopes,
             tenant_ids=tenants or None,
             rate_limit=args.rate_limit,
+            platform=args.platform,
         )
     except TrunklineError as error:
         return _fail(error.message)
@@ -140,6 +141,71 @@ def cmd_import_cdrs(args) -> int:
             "rejections": result.rejected[:100],
         }
     )
+    return 0
+
+
+def _kinds(value: str | None) -> list[str] | None:
+    return [value] if value else None
+
+
+def cmd_carrier_status(args) -> int:
+    from trunkline.phone_numbers.carrier_control import carrier_requests_pending
+
+    pending = carrier_requests_pending(
+        number=args.number or "", ref=args.ref or "", kinds=_kinds(args.kind)
+    )
+    _print_json({"pending": pending, "count": len(pending)})
+    return 0
+
+
+def cmd_carrier_advance(args) -> int:
+    from trunkline.core.actors import Actor
+    from trunkline.phone_numbers.carrier_control import carrier_advance
+
+    try:
+        now = _parse_now(args.now)
+    except ValueError:
+        return _fail("--now takes an ISO-8601 time such as 2026-12-01T00:00:00Z", 2)
+    advanced = carrier_advance(
+        actor=Actor.system(),
+        number=args.number or "",
+        ref=args.ref or "",
+        every=args.all,
+        kinds=_kinds(args.kind),
+        fail=args.fail or "",
+        now=now,
+    )
+    _print_json({"now": now.isoformat(), "advanced": advanced, "count": len(advanced)})
+    return 0
+
+
+def cmd_carrier_load_block(args) -> int:
+    from trunkline.core.actors import Actor
+    from trunkline.phone_numbers import blocks
+
+    try:
+        if args.file == "-":
+            content = sys.stdin.buffer.read(blocks.MAX_BYTES + 1)
+        else:
+            with open(args.file, "rb") as source:
+                content = source.read(blocks.MAX_BYTES + 1)
+    except OSError as error:
+        return _fail(f"cannot read {args.file}: {error.strerror}", 2)
+    try:
+        result = blocks.number_block_load(
+            actor=Actor.system(),
+            content=content,
+            filename=os.path.basename(args.file) if args.file != "-" else "stdin.csv",
+            dry_run=args.dry_run,
+        )
+    except blocks.BlockRejected as error:
+        for line in error.errors[: blocks.MAX_ERRORS]:
+            sys.stderr.write(f"trunkline: {line}\n")
+        more = len(error.errors) - blocks.MAX_ERRORS
+        if more > 0:
+            sys.stderr.write(f"trunkline: and {more} more\n")
+        return _fail("the number block was not loaded")
+    _print_json(result.as_dict())
     return 0
 
 
@@ -294,6 +360,51 @@ def _web_workers(value: str) -> int:
     return workers
 
 
+KINDS = ("order", "cnam", "e911", "port")
+
+
+def _carrier_parser(commands) -> None:
+    carrier = commands.add_parser(
+        "carrier",
+        help="the carrier's requests in flight; moving the simulated carrier on; number blocks",
+    )
+    actions = carrier.add_subparsers(dest="carrier_command", required=True)
+
+    status = actions.add_parser(
+        "status", help="list the requests the carrier has still to answer (JSON)"
+    )
+    which = status.add_mutually_exclusive_group()
+    which.add_argument("--number", help="only this number's (E.164 or 10 digits)")
+    which.add_argument("--ref", help="only the request with this carrier reference")
+    status.add_argument("--kind", choices=KINDS, help="only requests of this kind")
+    status.set_defaults(handler=cmd_carrier_status)
+
+    advance = actions.add_parser(
+        "advance",
+        help="finish simulated carrier requests now (a port: its next state), or fail them",
+    )
+    which = advance.add_mutually_exclusive_group(required=True)
+    which.add_argument("--number", help="the pending requests for this number")
+    which.add_argument("--ref", help="the request with this carrier reference")
+    which.add_argument("--all", action="store_true", help="every pending request")
+    advance.add_argument(
+        "--fail", metavar="REASON", default="", help="fail (a port: reject) with this reason"
+    )
+    advance.add_argument("--kind", choices=KINDS, help="only requests of this kind")
+    advance.add_argument("--now", default=None, help="ISO-8601 time to act at (default: now)")
+    advance.set_defaults(handler=cmd_carrier_advance)
+
+    block = actions.add_parser(
+        "load-block",
+        help="load a CSV block of numbers into the simulated carrier's inventory",
+    )
+    block.add_argument(
+        "file", help="CSV: number,type[,state,rate_center,city]; - for standard input"
+    )
+    block.add_argument("--dry-run", action="store_true", help="check the file, load nothing")
+    block.set_defaults(handler=cmd_carrier_load_block)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trunkline", description="Trunkline cloud-PBX platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--scopes", default="all", help="all, or a comma-separated list")
     key.add_argument("--tenants", default="", help="comma-separated tenant ids; none = all")
     key.add_argument("--rate-limit", type=int, default=None, help="requests per minute")
+    key.add_argument(
+        "--platform",
+        action="store_true",
+        help="the operator's own key: also opens /v1/platform/… (number blocks)",
+    )
     key.set_defaults(handler=cmd_create_api_key)
 
     credit = commands.add_parser(
@@ -332,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     cdrs.add_argument("file", help="the CSV file, or - for standard input")
     cdrs.add_argument("--timezone", default="UTC", help="the call engine's clock (IANA name)")
     cdrs.set_defaults(handler=cmd_import_cdrs)
+
+    _carrier_parser(commands)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")

@@ -221,6 +221,9 @@ class ApiKey(models.Model):
     scopes = models.JSONField(default=list)
     tenants = models.ManyToManyField("tenants.Tenant", blank=True, related_name="+")
     rate_limit = models.PositiveIntegerField(default=DEFAULT_RATE_LIMIT)
+    # The operator's own key: it also opens the platform's endpoints (`/v1/platform/…`).
+    # Set only from the command line (`trunkline create-api-key --platform`).
+    platform = models.BooleanField(default=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

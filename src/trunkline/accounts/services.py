@@ -171,9 +171,13 @@ def api_key_create(
     tenant_ids: list[str] | None = None,
     rate_limit: int | None = None,
     expires_at: datetime | None = None,
+    platform: bool = False,
 ) -> tuple[ApiKey, str]:
-    """Create a key; the plaintext is returned here once and never stored."""
+    """Create a key; the plaintext is returned here once and never stored. `platform`
+    (staff only) makes it the operator's own key, which also opens `/v1/platform/…`."""
     _require_key_manager(actor)
+    if platform and not actor.is_staff:
+        raise PermissionDenied("only platform staff create platform keys")
     partner = actor.partner
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -194,6 +198,7 @@ def api_key_create(
             scopes=scope_list,
             rate_limit=rate_limit,
             expires_at=expires_at,
+            platform=platform,
             created_by=actor.user,
         )
         api_key.tenants.set(tenants)
@@ -208,6 +213,7 @@ def api_key_create(
                 "tenant_ids": sorted(t.id for t in tenants),
                 "rate_limit": rate_limit,
                 "masked": api_key.masked,
+                **({"platform": True} if platform else {}),
             },
         )
     return api_key, plaintext

@@ -47,5 +47,13 @@ class Actor:
     def is_staff(self) -> bool:
         return self.kind == "system" or bool(self.user and self.user.is_staff)
 
+    @property
+    def is_platform(self) -> bool:
+        """Platform staff, or an API key the operator marked as the platform's own
+        (`trunkline create-api-key --platform`): what opens `/v1/platform/…`. A platform
+        key is otherwise its partner's key: it is not staff everywhere `is_staff` is
+        asked, so it never sees other partners' data."""
+        return self.is_staff or bool(self.api_key is not None and self.api_key.platform)
+
     def sees_tenant(self, tenant_id: str) -> bool:
         return self.tenant_ids is None or tenant_id in self.tenant_ids

@@ -142,6 +142,7 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
     from trunkline.phone_numbers.api import router as numbers_router
+    from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
     from trunkline.phone_numbers.api_porting import router as porting_router
     from trunkline.phone_numbers.api_supply import router as supply_router
@@ -162,6 +163,7 @@ def build_api() -> NinjaAPI:
         numbers_router,
         e911_router,
         porting_router,
+        blocks_router,
     ):
         api.add_router("/", router)
     return api

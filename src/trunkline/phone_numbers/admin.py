@@ -2,7 +2,12 @@ from django.contrib import admin, messages
 
 from trunkline.core.errors import TrunklineError
 from trunkline.phone_numbers import quarantine
-from trunkline.phone_numbers.models import CarrierRequest, PhoneNumber, PortRequest
+from trunkline.phone_numbers.models import (
+    CarrierRequest,
+    PhoneNumber,
+    PortRequest,
+    SimulatedCarrierStep,
+)
 from trunkline.portal.access import actor_from_request
 
 
@@ -62,3 +67,18 @@ class PortRequestAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     raw_id_fields = ("partner", "tenant")
     exclude = ("pin_encrypted",)
+
+
+@admin.register(SimulatedCarrierStep)
+class SimulatedCarrierStepAdmin(admin.ModelAdmin):
+    """Read-only: decisions are made with `trunkline carrier advance`, which applies them."""
+
+    list_display = ("carrier_ref", "kind", "outcome", "detail", "decided_at", "decided_by")
+    list_filter = ("kind", "outcome")
+    search_fields = ("carrier_ref",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -24,12 +24,18 @@ Rejection triggers (the guide's "Common rejection reasons"), checked in this ord
   record (exactly: capitalization matters), or whose service street or ZIP differs
   (ignoring case and spacing);
 - a current carrier that requires a PIN (AT&T, see `PIN_REQUIRED`) and none was given.
+
+Platform staff can move a port on before its time (`trunkline carrier advance`): the
+decision is a `Forced` step kept beside the reference (`SimulatedCarrierStep`), which
+`port_status` weighs against the schedule — whichever is further along wins, and a
+forced rejection or completion is final.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from trunkline.phone_numbers.carrier import CarrierError, StepStatus, Submitted
@@ -134,7 +140,54 @@ def _cutover(foc_date: date) -> datetime:
     return datetime.combine(foc_date, CUTOVER)
 
 
-def port_status(ref: str, now: datetime) -> StepStatus:
+@dataclass(frozen=True)
+class Forced:
+    """A step staff forced: `foc` (the Firm Order Commit now), `done` or `failed`."""
+
+    outcome: str
+    at: datetime
+    detail: str = ""
+
+
+def port_status(ref: str, now: datetime, *, forced: Forced | None = None) -> StepStatus:
+    scheduled = _scheduled_status(ref, now)
+    if forced is None or scheduled.state != "pending":
+        return scheduled
+    submitted_at, desired, _ = _parse(ref)
+    foc_date = foc_date_for(submitted_at, desired)
+    if forced.outcome == "failed":
+        return StepStatus("failed", detail=forced.detail, port_state="REJECTED")
+    if forced.outcome == "done":
+        # Completed ahead of the committed date: the cut-over happened on the day it was
+        # forced.
+        return StepStatus("done", foc_date=min(foc_date, forced.at.date()), port_state="COMPLETED")
+    return StepStatus("pending", foc_date=foc_date, port_state="FOC_RECEIVED")
+
+
+def port_finish(ref: str) -> datetime:
+    """When the schedule settles the port: its rejection, or its cut-over."""
+    submitted_at, desired, outcome = _parse(ref)
+    if outcome != "ok":
+        return add_business_days(submitted_at, REJECT_AFTER_DAYS)
+    return _cutover(foc_date_for(submitted_at, desired))
+
+
+def port_next(ref: str, now: datetime, *, forced: Forced | None = None) -> tuple[str, str]:
+    """The step `advance` takes from where the port stands now, as (outcome, detail):
+    a port the losing carrier will reject is rejected with its reason; otherwise
+    SUBMITTED gets its FOC and FOC_RECEIVED completes. ("", "") when it has settled."""
+    current = port_status(ref, now, forced=forced)
+    if current.state != "pending":
+        return "", ""
+    _, _, outcome = _parse(ref)
+    if outcome != "ok":
+        return "failed", REASONS[outcome]
+    if current.port_state == "SUBMITTED":
+        return "foc", ""
+    return "done", ""
+
+
+def _scheduled_status(ref: str, now: datetime) -> StepStatus:
     submitted_at, desired, outcome = _parse(ref)
     if outcome != "ok":
         if now >= add_business_days(submitted_at, REJECT_AFTER_DAYS):
@@ -148,7 +201,6 @@ def port_status(ref: str, now: datetime) -> StepStatus:
     return StepStatus("done", foc_date=foc_date, port_state="COMPLETED")
 
 
-def port_cancel(ref: str, now: datetime) -> None:
-    submitted_at, desired, outcome = _parse(ref)
-    if outcome == "ok" and now >= _cutover(foc_date_for(submitted_at, desired)):
+def port_cancel(ref: str, now: datetime, *, forced: Forced | None = None) -> None:
+    if port_status(ref, now, forced=forced).state == "done":
         raise CarrierError("the port has already completed at the carrier")

@@ -55,6 +55,16 @@ def exchanges() -> tuple[Exchange, ...]:
 
 
 @cache
+def _by_exchange() -> dict[tuple[str, str], Exchange]:
+    return {(exchange.npa, exchange.nxx): exchange for exchange in exchanges()}
+
+
+def exchange_of(npa: str, nxx: str) -> Exchange | None:
+    """The exchange of a number's first six digits, or None when its place is unknown."""
+    return _by_exchange().get((npa, nxx))
+
+
+@cache
 def _by_state() -> dict[str, tuple[Exchange, ...]]:
     grouped: dict[str, list[Exchange]] = defaultdict(list)
     for exchange in exchanges():

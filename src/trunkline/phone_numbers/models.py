@@ -277,6 +277,28 @@ class CarrierRequest(models.Model):
         return f"{self.kind} {self.carrier_ref}"
 
 
+class SimulatedCarrierStep(models.Model):
+    """A staff decision that overrides the simulated carrier's schedule for one of its
+    requests (`trunkline carrier advance`): finish it now, fail it now with a reason, or
+    (a port) give the Firm Order Commit now. The simulated carrier's `status` reads it
+    before its schedule; a real carrier never sees it."""
+
+    class Outcome(models.TextChoices):
+        FOC = "foc"  # ports: FOC_RECEIVED now, completing on the FOC date as scheduled
+        DONE = "done"
+        FAILED = "failed"
+
+    carrier_ref = models.CharField(primary_key=True, max_length=80)
+    kind = models.CharField(max_length=10, choices=CarrierRequest.Kind.choices)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    detail = models.CharField(max_length=300, blank=True)  # the reason a forced failure gives
+    decided_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.CharField(max_length=254, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.carrier_ref}: {self.outcome}"
+
+
 class PortRequest(models.Model):
     """Bringing numbers from another carrier (the partner guide's Appendix B)."""
 

@@ -211,13 +211,12 @@ def supply_take(numbers: list[str]) -> None:
 def supply_return(numbers: list[str]) -> None:
     """Put numbers back on sale (a disconnected number, released to the carrier)."""
     rows = []
-    places = {(exchange.npa, exchange.nxx): exchange for exchange in geography.exchanges()}
     for e164 in numbers:
         digits = e164.removeprefix("+1")
         if digits[:3] in TOLL_FREE_NPAS:
             rows.append(_row(digits, NumberKind.TOLL_FREE))
             continue
-        exchange = places.get((digits[:3], digits[3:6]))
+        exchange = geography.exchange_of(digits[:3], digits[3:6])
         rows.append(
             _row(
                 digits,

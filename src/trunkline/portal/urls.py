@@ -108,6 +108,7 @@ urlpatterns = [
     path("settings/billing/history.csv", billing.history_csv, name="billing-history-csv"),
     path("platform/tenants", platform.tenants_dashboard, name="platform-tenants"),
     path("platform/providers", platform.providers_dashboard, name="platform-providers"),
+    path("platform/number-blocks", platform.number_blocks, name="platform-number-blocks"),
     path("settings/audit-log", audit_log.audit_entries, name="audit-log"),
     path("settings/audit-log/api-requests", audit_log.api_requests, name="api-requests"),
 ]

@@ -1,4 +1,5 @@
-"""The platform's own pages, for staff: tenants' usage exposure and carriers' traffic.
+"""The platform's own pages, for staff: tenants' usage exposure, carriers' traffic, and
+loading number blocks into the carrier's inventory.
 
 Rate tables are kept in the admin (`/admin/billing/…`), which these pages link to.
 """
@@ -11,11 +12,12 @@ from django import forms
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from trunkline.billing import dashboards
 from trunkline.core.errors import TrunklineError
 from trunkline.core.pagination import paginate
+from trunkline.phone_numbers import blocks
 from trunkline.portal.access import staff_required
 from trunkline.portal.rendering import day_end, day_start, htmx_target, vary_on_htmx
 from trunkline.tenants.models import Tenant
@@ -120,4 +122,50 @@ def providers_dashboard(request):
         "portal/platform/providers.html",
         {"nav": "platform", "form": form, "rows": rows, "totals": totals},
         status=200 if totals is not None else 422,
+    )
+
+
+class NumberBlockForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+    dry_run = forms.BooleanField(label="Check only: load nothing", required=False)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def number_blocks(request):
+    """Upload a CSV block: every row checked first; errors listed by row, or the counts
+    loaded. "Check only" runs the same checks and changes nothing."""
+    form = NumberBlockForm(request.POST or None, request.FILES or None)
+    errors: list[str] = []
+    result = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = blocks.number_block_load(
+                    actor=request.actor,
+                    content=upload.read(blocks.MAX_BYTES + 1),
+                    filename=upload.name,
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except blocks.BlockRejected as error:
+                errors = error.errors
+            except TrunklineError as error:
+                errors = [error.message]
+        if errors or not form.is_valid():
+            status = 422
+    return render(
+        request,
+        "portal/platform/number_blocks.html",
+        {
+            "nav": "platform",
+            "form": form,
+            "errors": errors[: blocks.MAX_ERRORS],
+            "more_errors": max(0, len(errors) - blocks.MAX_ERRORS),
+            "result": result,
+            "columns": blocks.COLUMNS,
+            "max_rows": f"{blocks.MAX_ROWS:,}",
+        },
+        status=status,
     )
