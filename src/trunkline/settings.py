@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "trunkline.webhooks",
     "trunkline.billing",
     "trunkline.phone_numbers",
+    "trunkline.limits",
     "trunkline.portal",
 ]
 

@@ -461,3 +461,74 @@ def test_read_only_users_cannot_change_invoices(issued, partner):
 
 def test_a_jurisdiction_row_is_untouched_by_invoicing(issued):
     assert not TaxJurisdiction.objects.exists()
+
+
+# --- suspension for non-payment -----------------------------------------------------------
+
+
+def test_unpaid_14_days_past_due_suspends_and_paying_lifts_it(api, issued, admin):
+    tenant = issued.tenant
+    tenant_cycles_run(now=chicago(2, 21, 12))  # 13 days past due
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.TRIAL
+    tenant_cycles_run(now=chicago(2, 22, 1))  # 14 days
+    tenant.refresh_from_db()
+    assert (tenant.status, tenant.suspension_cause) == (Tenant.Status.SUSPENDED, "non_payment")
+    event = Event.objects.get(type="tenant.suspended")
+    assert event.payload["reason"] == "non_payment"
+    emails = [e for e in OutgoingEmail.objects.all() if e.subject.startswith("Tenant suspended")]
+    assert len(emails) == 1 and emails[0].recipients == [admin.email]
+    assert tenant.billing_email not in emails[0].recipients
+    # Again the next hour: suspended once.
+    tenant_cycles_run(now=chicago(2, 22, 2))
+    assert Event.objects.filter(type="tenant.suspended").count() == 1
+
+    api.post(f"/v1/invoices/{issued.id}/payments", {"amount": "50.00"})
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.SUSPENDED  # still overdue
+    api.post(f"/v1/invoices/{issued.id}/payments")
+    tenant.refresh_from_db()
+    assert (tenant.status, tenant.suspension_cause) == (Tenant.Status.TRIAL, "")
+    assert Event.objects.filter(type="tenant.unsuspended").count() == 1
+
+
+def test_a_manual_suspension_is_not_lifted_by_paying(api, issued, admin):
+    from trunkline.tenants.services import tenant_suspend
+
+    tenant = tenant_suspend(
+        actor=actor_for_user(admin), tenant=issued.tenant, reason="Fraud review"
+    )
+    tenant_cycles_run(now=chicago(2, 22, 1))
+    tenant.refresh_from_db()
+    assert (tenant.suspension_cause, tenant.suspension_reason) == ("manual", "Fraud review")
+    api.post(f"/v1/invoices/{issued.id}/payments")
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.SUSPENDED
+
+
+def test_suspension_days_per_profile_and_for_the_partner(api, setup):
+    admin = setup
+    partner = admin.partner
+    quick = api.post(
+        "/v1/billing-profiles",
+        {
+            "name": "Strict",
+            "pricing_model": "FLAT_RATE",
+            "base_fee": "10",
+            "suspension_after_days": 3,
+        },
+    ).json()
+    strict = tenant_on(admin, "Strict", chicago(1, 1))
+    partner.suspension_after_days = 30
+    partner.save()
+    lenient = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    assert quick["suspension_after_days"] == 3
+    tenant_cycles_run(now=chicago(2, 1, 1))  # both invoiced, due 8 February
+    tenant_cycles_run(now=chicago(2, 11, 1))
+    strict.refresh_from_db()
+    lenient.refresh_from_db()
+    assert strict.status == Tenant.Status.SUSPENDED
+    assert lenient.status == Tenant.Status.TRIAL
+    tenant_cycles_run(now=chicago(3, 10, 1))  # 30 days past the 8 February due date
+    lenient.refresh_from_db()
+    assert lenient.status == Tenant.Status.SUSPENDED

@@ -103,13 +103,13 @@ def test_one_past_max_dids_refuses_the_whole_batch(api, admin, inventory, fund):
         "/v1/phone-numbers/bulk/assign/preview", json={"ids": ids(numbers), "tenant_id": tenant.id}
     ).json()
     assert preview["can_proceed"] is False
-    assert preview["limit_error"]["type"] == "limit_reached"
+    assert preview["limit_error"]["type"] == "limit_exceeded"
     assert preview["tenants"][0]["headroom"] == -1
     with capture_events([]):
         refused = api.post(
             "/v1/phone-numbers/bulk/assign", json={"ids": ids(numbers), "tenant_id": tenant.id}
         )
-    error = assert_error(refused, 409, "limit_reached", "tenant_id")
+    error = assert_error(refused, 409, "limit_exceeded", "tenant_id")
     assert "Max DIDs" in error["message"]
     assert {row.tenant_id for row in PhoneNumber.objects.all()} == {None}
 
@@ -155,8 +155,8 @@ def test_bulk_release_summarises_then_releases(api, admin, inventory, fund):
         "name": "Acme",
         "before": 2,
         "after": 0,
-        "max_dids": None,
-        "headroom": None,
+        "max_dids": 10,  # the recommended starting limit every new tenant gets
+        "headroom": 10,
     }
     assert preview["monthly_stopping"] == "5.25"  # three local numbers at $1.75
     with capture_events(["phone_number.released"] * 3):

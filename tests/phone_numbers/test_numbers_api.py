@@ -161,7 +161,7 @@ def test_assign_respects_max_dids(api, partner, admin, inventory, fund):
         assert answer.status_code == 200 and answer.json()["tenant_id"] == tenant.id
     third = api.post(f"/v1/phone-numbers/{rows[2]['id']}/assign", json={"tenant_id": tenant.id})
     assert third.status_code == 409
-    assert third.json()["error"]["type"] == "limit_reached"
+    assert third.json()["error"]["type"] == "limit_exceeded"
     assert PhoneNumber.objects.get(id=rows[2]["id"]).tenant_id is None
     # Assigning again to the same tenant is not a new place.
     again = api.post(f"/v1/phone-numbers/{rows[0]['id']}/assign", json={"tenant_id": tenant.id})

@@ -45,6 +45,15 @@ class Partner(models.Model):
     default_timezone = models.CharField(max_length=64, default="America/Chicago")
     default_cnam = models.CharField(max_length=15, blank=True)
     default_suspension_behavior = models.CharField(max_length=20, default="suspend")
+    # Usage limits new tenants start with (Tenant Defaults): the partner guide's
+    # recommended starting limits; null: no limit.
+    default_monthly_spend_limit_micros = models.BigIntegerField(
+        null=True, blank=True, default=500_000_000
+    )
+    default_max_extensions = models.PositiveIntegerField(null=True, blank=True, default=50)
+    default_max_dids = models.PositiveIntegerField(null=True, blank=True, default=10)
+    default_max_monthly_minutes = models.PositiveIntegerField(null=True, blank=True, default=5000)
+    default_alert_threshold_percent = models.PositiveSmallIntegerField(default=80)
     # Settings → Billing Config → Default Suspension After: days an invoice may be overdue
     # before its tenant is suspended, unless the tenant's billing profile says otherwise.
     suspension_after_days = models.PositiveSmallIntegerField(default=14)

@@ -25,3 +25,25 @@ def notify_tenant_created(tenant) -> bool:
             {"tenant": tenant, "brand": brand_name(partner)},
         ),
     )
+
+
+_SUSPENSION_WHY = {
+    "non_payment": "it has an invoice that is still unpaid past the suspension deadline. "
+    "Paying every overdue invoice lifts the suspension",
+    "usage_cap": "it reached a usage cap you set. Raise the cap or unsuspend it by hand",
+}
+
+
+def notify_tenant_suspended_automatically(tenant, cause: str) -> bool:
+    """Tell the partner's admins (never the tenant) that the platform suspended a tenant.
+    Always sent: a suspension stops the tenant's calls."""
+    partner = tenant.partner
+    return send_branded_email(
+        partner=partner,
+        to=partner_admin_emails(partner),
+        subject=f"Tenant suspended: {tenant.name}",
+        body=(
+            f"{tenant.name} ({tenant.sip_prefix}) was suspended because "
+            f"{_SUSPENSION_WHY[cause]}.\n\nA suspended tenant cannot make or take calls."
+        ),
+    )

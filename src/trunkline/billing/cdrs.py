@@ -411,6 +411,10 @@ def _store(prepared: _Prepared, now) -> tuple[int, int]:
         usage, charges = _tally(rows, prepared.cycles)
         _insert_calls(connection, rows)
     _count(partner, usage, now)
+    from trunkline.limits.services import usage_review
+
+    # Spend and minute caps, against the counters just written, in this transaction.
+    usage_review(partner=partner, tenant_ids={tenant_id for tenant_id, _ in usage}, now=now)
     # The first record stored names the postings, so a retried import (which finds the
     # records stored) can never charge them twice.
     anchor = min(row[0] for row in rows)

@@ -435,6 +435,7 @@ def tenant_cycles_run(*, now: datetime | None = None) -> int:
                 ]
             )
     invoices_flag_overdue(now=now)
+    tenants_suspend_for_non_payment(now=now)
     return written
 
 
@@ -471,6 +472,54 @@ def invoices_flag_overdue(*, now: datetime) -> int:
             )
             flagged += 1
     return flagged
+
+
+def suspension_after_days(invoice: Invoice) -> int:
+    """Days past due before the tenant is suspended: the invoice's profile's setting, or
+    the partner's Default Suspension After."""
+    profile = invoice.billing_profile
+    if profile is not None and profile.suspension_after_days:
+        return profile.suspension_after_days
+    return invoice.tenant.partner.suspension_after_days
+
+
+def tenants_suspend_for_non_payment(*, now: datetime) -> int:
+    """Suspend each live tenant with an invoice unpaid past its suspension deadline."""
+    from trunkline.tenants.services import tenant_suspend_automatically
+
+    suspended = 0
+    candidates = (
+        Invoice.objects.filter(
+            status__in=OPEN_STATUSES,
+            due_date__lt=(now + timedelta(days=1)).date(),
+            tenant__status__in=(Tenant.Status.TRIAL, Tenant.Status.ACTIVE),
+        )
+        .select_related("tenant__partner", "billing_profile")
+        .order_by("tenant_id", "due_date")
+    )
+    seen: set[str] = set()
+    for invoice in candidates:
+        if invoice.tenant_id in seen:
+            continue
+        late = (profiles.local_date(invoice.tenant, now) - invoice.due_date).days
+        if late >= suspension_after_days(invoice):
+            seen.add(invoice.tenant_id)
+            with transaction.atomic():
+                if tenant_suspend_automatically(tenant=invoice.tenant, cause="non_payment"):
+                    suspended += 1
+    return suspended
+
+
+def _lift_non_payment_suspension(tenant: Tenant) -> None:
+    """Paying every overdue invoice lifts a suspension for non-payment (never the
+    partner's own)."""
+    from trunkline.tenants.services import tenant_unsuspend_automatically
+
+    if tenant.status != Tenant.Status.SUSPENDED or tenant.suspension_cause != "non_payment":
+        return
+    if Invoice.objects.filter(tenant=tenant, status=S.OVERDUE).exists():
+        return
+    tenant_unsuspend_automatically(tenant=tenant, cause="non_payment")
 
 
 # --- what partners do with invoices -------------------------------------------------------
@@ -677,6 +726,7 @@ def invoice_record_payment(
                 type="invoice.paid",
                 data={"invoice": invoice_snapshot(invoice)},
             )
+            _lift_non_payment_suspension(invoice.tenant)
     return invoice
 
 

@@ -141,6 +141,7 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
+    from trunkline.limits.api import router as limits_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -151,6 +152,7 @@ def build_api() -> NinjaAPI:
 
     for router in (
         tenants_router,
+        limits_router,
         billing_router,
         subscription_router,
         payments_router,

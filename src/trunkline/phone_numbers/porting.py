@@ -203,7 +203,7 @@ def _check_room(tenant: Tenant, count: int) -> None:
                 f"{tenant.name} has {held} of its {tenant.max_dids} numbers (Max DIDs); "
                 f"porting {count} more needs a higher limit",
                 field="tenant_id",
-                type="limit_reached",
+                type="limit_exceeded",
             )
 
 

@@ -340,7 +340,7 @@ def tenant_accepts(tenant: Tenant, incoming: int) -> None:
             f"{tenant.name} already has {held} of its {tenant.max_dids} numbers "
             f"(Max DIDs){more}; raise the limit to assign more",
             field="tenant_id",
-            type="limit_reached",
+            type="limit_exceeded",
         )
 
 

@@ -32,10 +32,18 @@ class Tenant(models.Model):
     timezone = models.CharField(max_length=64)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.TRIAL)
     suspension_reason = models.CharField(max_length=200, blank=True)
+    # Who suspended it: the partner ("manual"), or the platform for unpaid invoices
+    # ("non_payment") or a usage cap ("usage_cap"); only the platform lifts its own.
+    suspension_cause = models.CharField(max_length=12, blank=True)
     # What an unsuspend returns the tenant to (TRIAL or ACTIVE).
     status_before_suspension = models.CharField(max_length=12, blank=True)
     # Usage limits (the partner guide's "Usage Limits"); null: no limit.
+    monthly_spend_limit_micros = models.BigIntegerField(null=True, blank=True)
+    max_extensions = models.PositiveIntegerField(null=True, blank=True)
     max_dids = models.PositiveIntegerField(null=True, blank=True)
+    max_monthly_minutes = models.PositiveIntegerField(null=True, blank=True)
+    alert_threshold_percent = models.PositiveSmallIntegerField(default=80)
+    auto_suspend = models.BooleanField(default=True)
     # The PIN another carrier must quote to port this tenant's numbers away (hashed).
     port_out_pin_hash = models.CharField(max_length=200, blank=True)
     port_out_pin_set_at = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from trunkline.accounts.models import Partner
-from trunkline.accounts.notifications import notify_tenant_created
+from trunkline.accounts.notifications import (
+    notify_tenant_created,
+    notify_tenant_suspended_automatically,
+)
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields, event_emit
 from trunkline.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
@@ -99,6 +102,9 @@ def tenant_create(
     )
     if status == Tenant.Status.SUSPENDED:
         tenant.status_before_suspension = Tenant.Status.TRIAL
+    from trunkline.limits.services import apply_defaults
+
+    apply_defaults(tenant, partner)
     tenant.set_e911_address(address)
     with transaction.atomic():
         profiles.start_new_tenant_on(
@@ -230,7 +236,9 @@ def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
 _PLAIN_STATUS_ACTIONS = ("tenant.status_changed", "tenant.reactivated")
 
 
-def _apply_status(tenant: Tenant, status: str, *, reason: str, now: datetime) -> str:
+def _apply_status(
+    tenant: Tenant, status: str, *, reason: str, now: datetime, cause: str = "manual"
+) -> str:
     """Move a locked tenant to `status` in memory; returns the audit action for the move."""
     current = tenant.status
     if status not in _TRANSITIONS[current]:
@@ -248,9 +256,11 @@ def _apply_status(tenant: Tenant, status: str, *, reason: str, now: datetime) ->
     elif status == Tenant.Status.SUSPENDED:
         tenant.status_before_suspension = current
         tenant.suspension_reason = reason[:200]
+        tenant.suspension_cause = cause
         action = "tenant.suspended"
     elif current == Tenant.Status.SUSPENDED:
         tenant.suspension_reason = ""
+        tenant.suspension_cause = ""
         action = "tenant.unsuspended"
     else:
         action = "tenant.status_changed"
@@ -288,13 +298,15 @@ def _record_status(
         )
 
 
-def _change_status(*, actor: Actor, tenant: Tenant, status: str, reason: str) -> Tenant:
+def _change_status(
+    *, actor: Actor, tenant: Tenant, status: str, reason: str, cause: str = "manual"
+) -> Tenant:
     """Move a locked tenant to `status`, save it, and record the move."""
     previous = tenant.status
     if status == previous:
         return tenant
     now = timezone.now()
-    action = _apply_status(tenant, status, reason=reason, now=now)
+    action = _apply_status(tenant, status, reason=reason, now=now, cause=cause)
     tenant.updated_at = now
     tenant.save()
     _record_status(actor=actor, tenant=tenant, action=action, previous=previous, reason=reason)
@@ -322,6 +334,45 @@ def tenant_unsuspend(*, actor: Actor, tenant: Tenant) -> Tenant:
             raise InvalidTransition("only a suspended tenant can be unsuspended", field="status")
         target = tenant.status_before_suspension or Tenant.Status.ACTIVE
         return _change_status(actor=actor, tenant=tenant, status=target, reason="")
+
+
+AUTOMATIC_CAUSES = ("non_payment", "usage_cap")
+
+
+def tenant_suspend_automatically(*, tenant: Tenant, cause: str) -> bool:
+    """The platform suspends the tenant for `cause` (non_payment, usage_cap), which is also
+    the reason its event gives. The partner is emailed; the tenant is not. False when the
+    tenant is suspended already or cancelled. Call inside the caller's transaction."""
+    if cause not in AUTOMATIC_CAUSES:
+        raise ValueError(cause)
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status in (Tenant.Status.SUSPENDED, Tenant.Status.CANCELLED):
+            return False
+        _change_status(
+            actor=Actor.system(partner=tenant.partner),
+            tenant=tenant,
+            status=Tenant.Status.SUSPENDED,
+            reason=cause,
+            cause=cause,
+        )
+        notify_tenant_suspended_automatically(tenant, cause)
+    return True
+
+
+def tenant_unsuspend_automatically(*, tenant: Tenant, cause: str) -> bool:
+    """Lift a suspension the platform made for `cause` (never a partner's own)."""
+    with transaction.atomic():
+        tenant = _locked(tenant)
+        if tenant.status != Tenant.Status.SUSPENDED or tenant.suspension_cause != cause:
+            return False
+        _change_status(
+            actor=Actor.system(partner=tenant.partner),
+            tenant=tenant,
+            status=tenant.status_before_suspension or Tenant.Status.ACTIVE,
+            reason="",
+        )
+    return True
 
 
 def tenant_delete(*, actor: Actor, tenant: Tenant) -> Tenant:
