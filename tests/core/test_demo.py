@@ -45,6 +45,14 @@ def test_loads_once(db):
         "REGISTERED",
     ]
     assert numbers.filter(tenant__isnull=True).count() == 1
+    # tenant billing history: Acme's two past flat-rate cycles with sales tax, the first
+    # paid, the second open, and a draft for hardware
+    from trunkline.billing.models import Invoice
+
+    invoices = Invoice.objects.filter(partner=partner).order_by("number")
+    assert [invoice.status for invoice in invoices] == ["PAID", "SENT", "DRAFT"]
+    assert {invoice.tax_code for invoice in invoices} == {"US-AR-Pulaski"}
+    assert invoices[0].total_micros == 107_420_000  # $99 and 8.5 % tax
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

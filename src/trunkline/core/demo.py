@@ -99,6 +99,7 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
         calls = _demo_money(partner)
         numbers = _demo_numbers(partner, actor)
+        invoices = _demo_invoices(partner, actor)
     plan = _demo_subscription(partner, admin)
     return [
         "Loaded the Docs Demo partner:",
@@ -106,7 +107,7 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
         f"  (read-only Partner User: {DEMO_READONLY_EMAIL} / {DEMO_PASSWORD})",
         f"  API key (shown once): {plaintext}",
         f"  {Tenant.objects.filter(partner=partner).count()} tenants, {numbers} phone numbers, "
-        f"{calls} rated calls",
+        f"{calls} rated calls, {invoices} tenant invoices",
         f"  plan: {plan}",
     ]
 
@@ -165,6 +166,45 @@ def _demo_numbers(partner, actor) -> int:
     # minutes; the demo shows them done (the spare number's order too).
     requests_sync(now=timezone.now() + timedelta(hours=1))
     return len(wanted)
+
+
+def _demo_invoices(partner, actor) -> int:
+    """Two months of tenant billing history: Acme Plumbing on Flat Rate Starter in Pulaski
+    County's sales tax since two months ago, with its first invoice paid and the second
+    open, and a draft off-cycle invoice for a desk phone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from trunkline.billing import tax, tenant_invoices
+    from trunkline.billing.models import BillingProfile, Invoice
+
+    acme = Tenant.objects.get(partner=partner, sip_prefix="acme")
+    pulaski = tax.tax_jurisdiction_create(
+        actor=actor, name="Pulaski County sales tax", code="US-AR-Pulaski", rate="0.085"
+    )
+    tax.tenant_tax_jurisdiction_set(actor=actor, tenant=acme, jurisdiction_id=pulaski.id)
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    now = timezone.now()
+    began = now - timedelta(days=62)
+    Tenant.objects.filter(pk=acme.pk).update(
+        created_at=began,
+        billing_profile=flat,
+        billing_profile_since=began,
+        billed_through=None,
+        next_cycle_at=None,
+    )
+    tenant_invoices.tenant_cycles_run(now=now)
+    first = Invoice.objects.filter(tenant=acme).order_by("number").first()
+    if first is not None:
+        tenant_invoices.invoice_record_payment(actor=actor, invoice=first, note="ACH")
+    tenant_invoices.invoice_create_off_cycle(
+        actor=actor,
+        tenant=acme,
+        lines=[{"description": "Desk phone (Yealink T54W)", "quantity": 2, "unit_price": "189"}],
+        memo="Hardware for the new front desk",
+    )
+    return Invoice.objects.filter(partner=partner).count()
 
 
 DEMO_CARRIER = "Docs Demo Carrier"
