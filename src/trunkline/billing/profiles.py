@@ -29,6 +29,7 @@ from trunkline.core.audit import audit_record
 from trunkline.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trunkline.core.money import Money, MoneyError
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import require_tenant_writer
 
 MAX_RATE = Money.parse("100000")  # per unit; far above any real price, below a typo's
 MAX_QUANTITY = 1_000_000
@@ -448,12 +449,7 @@ def tenant_billing_profile_change(
     Choosing the profile it is on already withdraws a pending change. A tenant without a
     profile (created before profiles existed) is put on it at once.
     """
-    if not actor.can_write:
-        raise PermissionDenied("this account is read-only")
-    if actor.partner is None or tenant.partner_id != actor.partner.id:
-        raise NotFound("no such tenant", field="tenant_id")
-    if not actor.sees_tenant(tenant.id):
-        raise NotFound("no such tenant", field="tenant_id")
+    require_tenant_writer(actor, tenant)
     if not isinstance(profile_id, str):
         raise ValidationFailed("billing_profile_id is a profile's id", field="billing_profile_id")
     now = now or timezone.now()

@@ -19,8 +19,9 @@ from trunkline.billing.models import TaxJurisdiction
 from trunkline.billing.profiles import _writer
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record
-from trunkline.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import require_tenant_writer
 
 # Country, then optional subdivisions: US, US-AR, US-AR-Pulaski, CA-ON.
 CODE = re.compile(r"^[A-Z]{2}(-[A-Za-z0-9]{1,20}){0,3}$")
@@ -176,12 +177,7 @@ def tenant_tax_jurisdiction_set(
     *, actor: Actor, tenant: Tenant, jurisdiction_id: str | None
 ) -> Tenant:
     """Put the tenant in a jurisdiction (None: none). Only invoices made afterwards change."""
-    if not actor.can_write:
-        raise PermissionDenied("this account is read-only")
-    if actor.partner is None or tenant.partner_id != actor.partner.id:
-        raise NotFound("no such tenant", field="tenant_id")
-    if not actor.sees_tenant(tenant.id):
-        raise NotFound("no such tenant", field="tenant_id")
+    require_tenant_writer(actor, tenant)
     jurisdiction = None
     if jurisdiction_id is not None:
         if not isinstance(jurisdiction_id, str):

@@ -31,10 +31,11 @@ from trunkline.billing.models import TenantUsage
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record
 from trunkline.core.email import USAGE_ALERT, send_branded_email
-from trunkline.core.errors import NotFound, PermissionDenied, ValidationFailed
+from trunkline.core.errors import PermissionDenied, ValidationFailed
 from trunkline.core.money import Money, MoneyError
 from trunkline.limits.models import LimitAlert
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import require_tenant_writer
 
 FIELDS = (
     "monthly_spend_limit",
@@ -137,19 +138,10 @@ def apply_defaults(tenant: Tenant, partner) -> None:
         setattr(tenant, field, value)
 
 
-def _writable(actor: Actor, tenant: Tenant) -> None:
-    if not actor.can_write:
-        raise PermissionDenied("this account is read-only")
-    if actor.partner is None or tenant.partner_id != actor.partner.id:
-        raise NotFound("no such tenant", field="tenant_id")
-    if not actor.sees_tenant(tenant.id):
-        raise NotFound("no such tenant", field="tenant_id")
-
-
 def tenant_limits_set(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
     """Set the given limits (null: no limit); the others stay. Takes effect at once and
     is not applied backwards."""
-    _writable(actor, tenant)
+    require_tenant_writer(actor, tenant)
     cleaned = clean_limits(changes)
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -174,7 +166,7 @@ def tenant_limits_set(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
 
 def tenant_limits_reset(*, actor: Actor, tenant: Tenant) -> Tenant:
     """Reset to Defaults: the partner's Tenant Defaults limits."""
-    _writable(actor, tenant)
+    require_tenant_writer(actor, tenant)
     return tenant_limits_set(actor=actor, tenant=tenant, changes=defaults_of(tenant.partner))
 
 

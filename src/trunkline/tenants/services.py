@@ -16,7 +16,13 @@ from trunkline.accounts.notifications import (
 )
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields, event_emit
-from trunkline.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from trunkline.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from trunkline.tenants import validation
 from trunkline.tenants.models import PURGE_AFTER, Tenant
 
@@ -35,6 +41,16 @@ _TRANSITIONS = {
 def _require_writer(actor: Actor) -> None:
     if not actor.can_write:
         raise PermissionDenied("this account is read-only")
+
+
+def require_tenant_writer(actor: Actor, tenant: Tenant) -> None:
+    """The actor may change this tenant's settings: it can write, and the tenant is its
+    partner's and within its tenant scope (404 otherwise, so ids cannot be probed)."""
+    _require_writer(actor)
+    if actor.partner is None or tenant.partner_id != actor.partner.id:
+        raise NotFound("no such tenant", field="tenant_id")
+    if not actor.sees_tenant(tenant.id):
+        raise NotFound("no such tenant", field="tenant_id")
 
 
 SUGGESTION_ATTEMPTS = 10  # enough for that many creates of one name at one moment
