@@ -532,3 +532,25 @@ def test_suspension_days_per_profile_and_for_the_partner(api, setup):
     tenant_cycles_run(now=chicago(3, 10, 1))  # 30 days past the 8 February due date
     lenient.refresh_from_db()
     assert lenient.status == Tenant.Status.SUSPENDED
+
+
+def test_a_cancelled_tenant_is_billed_to_its_last_day_then_no_more(setup):
+    from trunkline.tenants.services import tenant_delete
+
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    (number,) = buy(admin, at=chicago(1, 1))
+    assign(admin, number, tenant, chicago(1, 1, 1))
+    tenant_delete(actor=actor_for_user(admin), tenant=tenant)
+    # Cancelled on 16 January: its numbers went back to the inventory then.
+    Tenant.objects.filter(pk=tenant.pk).update(cancelled_at=chicago(1, 16, 9))
+    from trunkline.billing.models import ServicePeriod
+
+    ServicePeriod.objects.filter(tenant=tenant).update(ended_at=chicago(1, 16, 9))
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    (invoice,) = Invoice.objects.filter(tenant=tenant)
+    # 1 to 15 January is 15 of 31 days: $47.90 of the $99 base fee; the number is included.
+    assert lines(invoice) == [("base_fee", "0.4839", "47.90")]
+    tenant.refresh_from_db()
+    assert tenant.next_cycle_at is None

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
@@ -61,28 +62,40 @@ DUE_DAYS = 7  # an issued invoice is due a week later
 OVERDUE_AFTER_DAYS = 7  # the partner guide: "flagged at 7 days overdue"
 MAX_LINES = 100
 MAX_CATCH_UP = 24  # cycles one run bills for a tenant that fell behind
-_CENT = Decimal("0.01")
 _QUANTITY = Decimal("0.0001")
 
 S = Invoice.Status
 OPEN_STATUSES = (S.SENT, S.PARTIALLY_PAID, S.OVERDUE)
 
 
-def _cents(micros: Decimal | int) -> int:
-    dollars = (Decimal(micros) / 1_000_000).quantize(_CENT, rounding=ROUND_HALF_UP)
-    return int(dollars * 1_000_000)
+def _cents(micros: Decimal | Fraction | int) -> int:
+    """Micro-units rounded to the cent, half up (exact for fractions too)."""
+    value = Fraction(micros) / 10_000  # in cents
+    whole, rest = divmod(value.numerator, value.denominator)
+    if rest * 2 >= value.denominator:
+        whole += 1
+    return whole * 10_000
 
 
 @dataclass
 class Line:
+    """One invoice line. `exact` is the quantity as a fraction (15 of 31 days is 15/31),
+    so the amount is rounded once, from the exact figure; `quantity` is what the invoice
+    shows, to four places."""
+
     kind: str
     description: str
-    quantity: Decimal
+    exact: Fraction
     unit_price_micros: int
 
     @property
+    def quantity(self) -> Decimal:
+        shown = Decimal(self.exact.numerator) / Decimal(self.exact.denominator)
+        return shown.quantize(_QUANTITY, rounding=ROUND_HALF_UP)
+
+    @property
     def amount_micros(self) -> int:
-        return _cents(self.quantity * self.unit_price_micros)
+        return _cents(self.exact * self.unit_price_micros)
 
 
 # --- what a cycle costs -----------------------------------------------------------------------
@@ -109,7 +122,7 @@ def _active_days(tenant: Tenant, start: date, end: date) -> int:
     return max((last - first).days, 0)
 
 
-def _minutes(tenant: Tenant, start: date, end: date) -> dict[str, Decimal]:
+def _minutes(tenant: Tenant, start: date, end: date) -> dict[str, Fraction]:
     rows = (
         CallRecord.objects.filter(
             tenant=tenant,
@@ -120,26 +133,26 @@ def _minutes(tenant: Tenant, start: date, end: date) -> dict[str, Decimal]:
         .values("call_class")
         .annotate(seconds=Sum("billable_seconds"))
     )
-    return {row["call_class"]: Decimal(row["seconds"] or 0) / 60 for row in rows}
+    return {row["call_class"]: Fraction(row["seconds"] or 0, 60) for row in rows}
 
 
-def _q(value: Decimal) -> Decimal:
-    return value.quantize(_QUANTITY, rounding=ROUND_HALF_UP)
+def _shown(value: Fraction) -> str:
+    return format(Line("", "", value, 0).quantity.normalize(), "f")
 
 
 def cycle_lines(tenant: Tenant, profile: BillingProfile, start: date, end: date) -> list[Line]:
     """The lines of the cycle [start, end) on `profile` (nothing rounded but the lines)."""
     lines: list[Line] = []
-    nominal = Decimal(_nominal_days(tenant, profile, start))
+    nominal = _nominal_days(tenant, profile, start)
     span = f"{start:%b %-d} – {(end - timedelta(days=1)):%b %-d, %Y}"
     if profile.base_fee_micros:
-        share = _q(Decimal(_active_days(tenant, start, end)) / nominal)
+        share = Fraction(_active_days(tenant, start, end), nominal)
         if share:
             label = "Monthly base fee" if share == 1 else f"Monthly base fee, {span} (prorated)"
             lines.append(Line("base_fee", label, share, profile.base_fee_micros))
 
     flat = profile.is_flat_rate
-    included_dids = Decimal(profile.included_dids if flat else 0)
+    included_dids = Fraction(profile.included_dids if flat else 0)
     for kind, line_kind, label, price in (
         (ServicePeriod.Kind.DID_LOCAL, "dids", "Standard DIDs", profile.did_monthly_micros),
         (
@@ -152,21 +165,21 @@ def cycle_lines(tenant: Tenant, profile: BillingProfile, start: date, end: date)
         held, count = days_held(tenant=tenant, kind=kind, start=start, end=end)
         if not held:
             continue
-        months = _q(Decimal(held) / nominal)
+        months = Fraction(held, nominal)
         covered = min(months, included_dids)
         included_dids -= covered
         billable = months - covered
         if billable > 0 and price:
             note = f"{count} number{'s' if count != 1 else ''}, prorated by days held"
             if covered:
-                note += f", {covered.normalize()} included"
+                note += f", {_shown(covered)} included"
             lines.append(Line(line_kind, f"{label} ({note})", billable, price))
 
     minutes = _minutes(tenant, start, end)
     remaining_included = (
         None
         if flat and profile.included_minutes is None
-        else Decimal(profile.included_minutes if flat else 0)
+        else Fraction(profile.included_minutes if flat else 0)
     )
     split = (
         profile.per_minute_local_micros is not None
@@ -177,19 +190,19 @@ def cycle_lines(tenant: Tenant, profile: BillingProfile, start: date, end: date)
     names = {"local": "Local minutes", "toll_free": "Toll-free minutes"}
     names["international"] = "International minutes"
     for group in groups:
-        used = sum((minutes.get(cls, Decimal(0)) for cls in group), Decimal(0))
+        used = sum((minutes.get(cls, Fraction(0)) for cls in group), Fraction(0))
         if not used:
             continue
         if remaining_included is None:
             continue  # unlimited minutes on this flat rate
         covered = min(used, remaining_included)
         remaining_included -= covered
-        billable = _q(used - covered)
+        billable = used - covered
         rate = profile.minute_rate(group[0]).micros
         if billable > 0 and rate:
             label = names[group[0]] if split else "Minutes"
             if covered:
-                label += f" ({_q(covered).normalize()} included)"
+                label += f" ({_shown(covered)} included)"
             lines.append(Line("minutes", label, billable, rate))
     return lines
 
@@ -624,7 +637,7 @@ def invoice_create_off_cycle(
             raise ValidationFailed(
                 f"{where}.unit_price is at most 1000000", field=f"{where}.unit_price"
             )
-        cleaned.append(Line("one_time", " ".join(description.split()), Decimal(quantity), price))
+        cleaned.append(Line("one_time", " ".join(description.split()), Fraction(quantity), price))
     if not isinstance(memo, str) or len(memo) > 500:
         raise ValidationFailed("memo is at most 500 characters", field="memo")
     now = now or timezone.now()
