@@ -441,3 +441,16 @@ def _actor(user):
     from tests.factories import actor_for_user
 
     return actor_for_user(user)
+
+
+def test_default_suspension_after(api, partner, make_api):
+    assert api.get("/v1/billing-settings").json() == {"suspension_after_days": 14}
+    changed = api.put("/v1/billing-settings", {"suspension_after_days": 21})
+    assert changed.json() == {"suspension_after_days": 21}
+    for bad in (0, 366, "soon", None):
+        refused = api.put("/v1/billing-settings", {"suspension_after_days": bad})
+        assert refused.status_code == 422, bad
+    read_only = make_api(make_api_key(partner, scopes="billing:read"))
+    assert read_only.put("/v1/billing-settings", {"suspension_after_days": 3}).status_code == 403
+    partner.refresh_from_db()
+    assert partner.suspension_after_days == 21

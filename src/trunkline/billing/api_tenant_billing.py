@@ -173,6 +173,17 @@ class TenantBillingOut(Schema):
     cycle_end: date = Field(description="the day after the cycle's last day")
 
 
+class BillingSettingsIn(InSchema):
+    suspension_after_days: int = Field(description="1 to 365")
+
+
+class BillingSettingsOut(Schema):
+    suspension_after_days: int = Field(
+        description="days an invoice may be unpaid past its due date before its tenant is "
+        "suspended, for profiles that do not set their own"
+    )
+
+
 def _not_null(changes: dict, *fields: str) -> None:
     for field in fields:
         if field in changes and changes[field] is None:
@@ -232,6 +243,20 @@ def delete_profile(request, profile_id: str):
     profile = profiles.billing_profile_get(actor=request.actor, profile_id=profile_id)
     profiles.billing_profile_delete(actor=request.actor, profile=profile)
     return Status(204, None)
+
+
+@router.get("/billing-settings", response=BillingSettingsOut, auth=scope("billing:read"))
+def get_billing_settings(request):
+    return {"suspension_after_days": request.actor.partner.suspension_after_days}
+
+
+@router.put("/billing-settings", response=BillingSettingsOut, auth=scope("billing:write"))
+def put_billing_settings(request, payload: BillingSettingsIn):
+    """Default Suspension After (days)."""
+    partner = profiles.partner_suspension_after_days_set(
+        actor=request.actor, days=payload.suspension_after_days
+    )
+    return {"suspension_after_days": partner.suspension_after_days}
 
 
 # --- tax jurisdictions --------------------------------------------------------------------

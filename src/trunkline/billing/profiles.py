@@ -533,3 +533,27 @@ def apply_cycle_end(tenant: Tenant, ends_at: datetime, end: date) -> None:
         before=before,
         after={field: _plain(getattr(tenant, field)) for field in TENANT_BILLING_FIELDS},
     )
+
+
+def partner_suspension_after_days_set(*, actor: Actor, days) -> object:
+    """Settings → Billing Config → Default Suspension After: days an invoice may be
+    overdue before its tenant is suspended, for profiles that do not set their own."""
+    partner = _writer(actor)
+    days = _whole("suspension_after_days", days, low=1, high=365)
+    from trunkline.accounts.models import Partner
+
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        before = partner.suspension_after_days
+        partner.suspension_after_days = days
+        partner.save(update_fields=["suspension_after_days"])
+        if before != days:
+            audit_record(
+                actor=actor,
+                action="partner.suspension_after_days_updated",
+                object_type="partner",
+                object_id=partner.id,
+                before={"suspension_after_days": before},
+                after={"suspension_after_days": days},
+            )
+    return partner
