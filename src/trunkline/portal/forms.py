@@ -109,11 +109,27 @@ class TenantForm(forms.Form):
         label="ZIP", required=False, widget=_text(10, inputmode="numeric")
     )
 
-    def __init__(self, *args, tenant: Tenant | None = None, **kwargs):
+    billing_profile_id = forms.CharField(
+        label="Billing profile",
+        required=False,
+        widget=forms.Select(),
+        help_text="How you charge this tenant; change it later from the tenant's page.",
+    )
+
+    def __init__(self, *args, tenant: Tenant | None = None, profiles=(), **kwargs):
         if tenant is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(tenant)
         super().__init__(*args, **kwargs)
         self.tenant = tenant
+        if tenant is None and profiles:
+            self.fields["billing_profile_id"].widget.choices = [
+                (profile.id, profile.name + (" (default)" if profile.is_default else ""))
+                for profile in profiles
+            ]
+            default = next((profile.id for profile in profiles if profile.is_default), "")
+            self.fields["billing_profile_id"].initial = default
+        else:
+            del self.fields["billing_profile_id"]
         statuses = [Tenant.Status.TRIAL, Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED]
         if tenant is not None:
             # Cancelling goes through Delete, with its confirmation; a cancelled tenant
@@ -172,6 +188,7 @@ class TenantForm(forms.Form):
             "default_cnam": data["default_cnam"],
             "status": data["status"] or Tenant.Status.TRIAL,
             "e911_address": self.e911_address(),
+            "billing_profile_id": data.get("billing_profile_id") or None,
         }
 
     def changes(self) -> dict:

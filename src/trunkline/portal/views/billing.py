@@ -42,6 +42,8 @@ def billing_tabs() -> list[dict]:
         {"key": "subscription", "label": "Subscription", "url": SUBSCRIPTION_URL},
         {"key": "payment_methods", "label": "Payment Methods", "url": PAYMENT_METHODS_URL},
         {"key": "history", "label": "History", "url": HISTORY_URL},
+        {"key": "profiles", "label": "Billing Config", "url": "/settings/billing/profiles"},
+        {"key": "tax", "label": "Tax Jurisdictions", "url": "/settings/billing/tax"},
     ]
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from trunkline.billing.models import BillingProfile
 from trunkline.core.errors import TrunklineError
 from trunkline.core.pagination import paginate
 from trunkline.portal import selectors as portal_selectors
@@ -24,6 +25,7 @@ from trunkline.portal.rendering import (
     show_service_error,
     vary_on_htmx,
 )
+from trunkline.portal.views.billing_config import tenant_billing_context
 from trunkline.tenants import selectors, services
 from trunkline.tenants.models import Tenant
 
@@ -127,6 +129,7 @@ def tenant_detail(request, tenant_id: str):
             "activity": list(activity),
             "now": timezone.now(),
             "here": request.get_full_path(),
+            **tenant_billing_context(tenant),
         },
     )
 
@@ -135,8 +138,9 @@ def tenant_detail(request, tenant_id: str):
 @writer_required
 def tenant_new(request):
     partner = request.actor.partner
+    profiles = list(BillingProfile.objects.filter(partner=partner))
     if request.method == "POST":
-        form = TenantForm(request.POST)
+        form = TenantForm(request.POST, profiles=profiles)
         if form.is_valid():
             try:
                 tenant = services.tenant_create(actor=request.actor, **form.create_arguments())
@@ -151,7 +155,8 @@ def tenant_new(request):
             "timezone": partner.default_timezone,
             "default_cnam": partner.default_cnam,
             "status": Tenant.Status.TRIAL,
-        }
+        },
+        profiles=profiles,
     )
     return _tenant_form(request, form)
 
