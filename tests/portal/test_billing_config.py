@@ -265,3 +265,23 @@ def test_in_a_browser_make_a_flat_rate_and_move_a_tenant_onto_it(page, live_serv
     page.locator("#tenant-billing", has_text="Moves to Growing Business").wait_for()
     tenant.refresh_from_db()
     assert tenant.pending_billing_profile.name == "Growing Business"
+
+
+def test_tenant_defaults_choose_the_default_billing_profile(admin_client, reader_client, partner):
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    page = admin_client.get("/tenants/defaults").content.decode()
+    assert "Default billing profile" in page
+    assert (
+        reader_client.post("/tenants/defaults/billing-profile", {"profile_id": flat.id}).status_code
+        == 403
+    )
+    done = admin_client.post("/tenants/defaults/billing-profile", {"profile_id": flat.id})
+    assert done.status_code == 302
+    flat.refresh_from_db()
+    assert flat.is_default
+    assert (
+        admin_client.post(
+            "/tenants/defaults/billing-profile", {"profile_id": "bpf_nope"}
+        ).status_code
+        == 404
+    )

@@ -24,6 +24,7 @@ urlpatterns = [
     path("tenants/new", tenants.tenant_new, name="tenant-new"),
     path("tenants/sip-prefix", tenants.sip_prefix_suggestion, name="sip-prefix-suggestion"),
     path("tenants/defaults", tenant_defaults.tenant_defaults, name="tenant-defaults"),
+    path("tenants/defaults/billing-profile", tenant_defaults.default_billing_profile),
     path("tenants/<str:tenant_id>", tenants.tenant_detail, name="tenant"),
     path("tenants/<str:tenant_id>/edit", tenants.tenant_edit, name="tenant-edit"),
     path("tenants/<str:tenant_id>/delete", tenants.tenant_delete, name="tenant-delete"),

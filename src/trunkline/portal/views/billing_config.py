@@ -257,7 +257,7 @@ def profile_make_default(request, profile_id: str):
         actor=request.actor, profile=profile, changes={"is_default": True}
     )
     messages.success(request, f"{profile.name} is now the default for new tenants.")
-    return finish(request, request.POST.get("next") or PROFILES_URL)
+    return finish(request, PROFILES_URL)
 
 
 @require_http_methods(["GET", "POST"])

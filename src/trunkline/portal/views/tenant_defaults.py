@@ -2,19 +2,42 @@
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from trunkline.billing import profiles
 from trunkline.core.errors import TrunklineError
 from trunkline.portal.access import partner_required, writer_required
 from trunkline.portal.forms import TenantDefaultsForm
-from trunkline.portal.rendering import show_service_error
+from trunkline.portal.rendering import or_404, show_service_error
 from trunkline.tenants import services
 
 
 def _page(request, form, *, status=200):
     return render(
-        request, "portal/tenants/defaults.html", {"nav": "tenants", "form": form}, status=status
+        request,
+        "portal/tenants/defaults.html",
+        {
+            "nav": "tenants",
+            "form": form,
+            "billing_profiles": profiles.billing_profile_list(actor=request.actor),
+        },
+        status=status,
     )
+
+
+@require_POST
+@writer_required
+def default_billing_profile(request):
+    profile = or_404(
+        profiles.billing_profile_get,
+        actor=request.actor,
+        profile_id=request.POST.get("profile_id", "")[:64],
+    )
+    profiles.billing_profile_update(
+        actor=request.actor, profile=profile, changes={"is_default": True}
+    )
+    messages.success(request, f"New tenants now start on {profile.name}.")
+    return redirect("/tenants/defaults")
 
 
 @require_http_methods(["GET", "POST"])
