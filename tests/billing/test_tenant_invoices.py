@@ -310,9 +310,29 @@ def test_refunds_full_or_partial_up_to_what_was_paid(api, issued):
     assert part.json()["amount_refunded"] == "9.00" and part.json()["status"] == "PAID"
     too_much = api.post(f"{path}/refunds", {"amount": "90.01"})
     assert too_much.status_code == 409
-    rest = api.post(f"{path}/refunds")
+    rest = api.post(f"{path}/refunds", {"destination": "external", "note": "cheque"})
     assert rest.json()["amount_refunded"] == "99.00"
     assert rest.json()["payments"][-1]["amount"] == "-90.00"
+    # The $9 went back to the tenant's account credit; the cheque did not.
+    billing = api.get(f"/v1/tenants/{issued.tenant_id}/billing").json()
+    assert billing["credit"] == "9.00"
+    bad = api.post(f"{path}/refunds", {"destination": "wallet"})
+    assert bad.status_code == 422
+
+
+def test_account_credit_comes_off_the_next_invoices(api, issued):
+    api.post(f"/v1/invoices/{issued.id}/payments")
+    api.post(f"/v1/invoices/{issued.id}/refunds", {"amount": "120.00"})  # more than paid
+    api.post(f"/v1/invoices/{issued.id}/refunds")  # all $99 back as credit
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    february = Invoice.objects.get(tenant=issued.tenant, period_start=date(2026, 2, 1))
+    assert (february.status, february.paid_micros) == (Invoice.Status.PAID, 99_000_000)
+    assert [p.method for p in february.payments.all()] == ["credit"]
+    tenant_cycles_run(now=chicago(4, 1, 1))
+    march = Invoice.objects.get(tenant=issued.tenant, period_start=date(2026, 3, 1))
+    assert march.status == Invoice.Status.SENT and march.paid_micros == 0
+    issued.tenant.refresh_from_db()
+    assert issued.tenant.credit_micros == 0
 
 
 def test_only_a_draft_can_be_voided_or_sent(api, issued, admin):

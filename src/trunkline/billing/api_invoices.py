@@ -116,6 +116,11 @@ class RefundIn(InSchema):
         default=None, max_length=30, description="omit to refund everything paid"
     )
     note: str = Field(default="", max_length=600)
+    destination: Literal["credit", "external"] = Field(
+        default="credit",
+        description="credit: back to the tenant's account credit, taken off its next "
+        "invoices; external: money you returned yourself",
+    )
 
 
 def _money(micros: int) -> str:
@@ -296,6 +301,7 @@ def refund_invoice(request, invoice_id: str, payload: RefundIn | None = None):
         invoice=_get(request, invoice_id),
         amount=payload.amount,
         note=payload.note,
+        destination=payload.destination,
     )
     return _fresh(request, invoice_id)
 

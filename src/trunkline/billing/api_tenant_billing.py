@@ -169,6 +169,7 @@ class TenantBillingOut(Schema):
     )
     pending_billing_profile_from: date | None
     tax_jurisdiction_id: str | None
+    credit: str = Field(description="account credit from refunds, taken off the next invoices")
     cycle_start: date
     cycle_end: date = Field(description="the day after the cycle's last day")
 
@@ -328,6 +329,7 @@ def _tenant_billing(tenant) -> dict:
         "pending_billing_profile_id": tenant.pending_billing_profile_id,
         "pending_billing_profile_from": tenant.pending_billing_profile_from,
         "tax_jurisdiction_id": tenant.tax_jurisdiction_id,
+        "credit": Money(tenant.credit_micros).to_json(),
         "cycle_start": cycle.start,
         "cycle_end": cycle.end,
     }

@@ -875,6 +875,7 @@ class InvoicePayment(models.Model):
     class Method(models.TextChoices):
         MANUAL = "manual", "Marked as paid"
         CARD = "card", "Card"
+        CREDIT = "credit", "Account credit"
         REFUND = "refund", "Refund"
 
     id = models.CharField(

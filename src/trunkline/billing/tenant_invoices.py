@@ -66,6 +66,7 @@ _QUANTITY = Decimal("0.0001")
 
 S = Invoice.Status
 OPEN_STATUSES = (S.SENT, S.PARTIALLY_PAID, S.OVERDUE)
+REFUND_DESTINATIONS = ("credit", "external")
 
 
 def _cents(micros: Decimal | Fraction | int) -> int:
@@ -296,6 +297,7 @@ def _issue(actor: Actor, invoice: Invoice, now: datetime) -> None:
     if invoice.total_micros == 0:
         invoice.status, invoice.paid_at = S.PAID, now
     invoice.save()
+    _apply_credit(invoice, now)
     data = {"invoice": invoice_snapshot(invoice)}
     audit_record(
         actor=actor,
@@ -308,6 +310,29 @@ def _issue(actor: Actor, invoice: Invoice, now: datetime) -> None:
     )
     event_emit(partner=invoice.tenant.partner, type="invoice.created", data=data)
     _email(invoice, reminder=False)
+
+
+def _apply_credit(invoice: Invoice, now: datetime) -> None:
+    """Take the tenant's account credit (from refunds) off a newly issued invoice."""
+    tenant = Tenant.objects.select_for_update().get(pk=invoice.tenant_id)
+    used = min(tenant.credit_micros, invoice.amount_due_micros)
+    if used <= 0:
+        return
+    Tenant.objects.filter(pk=tenant.pk).update(credit_micros=tenant.credit_micros - used)
+    invoice.tenant.credit_micros = tenant.credit_micros - used
+    InvoicePayment.objects.create(
+        invoice=invoice,
+        method=InvoicePayment.Method.CREDIT,
+        amount_micros=used,
+        note="account credit",
+        created_at=now,
+    )
+    invoice.paid_micros += used
+    if invoice.paid_micros >= invoice.total_micros:
+        invoice.status, invoice.paid_at = S.PAID, now
+    else:
+        invoice.status = S.PARTIALLY_PAID
+    invoice.save(update_fields=["paid_micros", "status", "paid_at"])
 
 
 def _email(invoice: Invoice, *, reminder: bool) -> None:
@@ -749,14 +774,19 @@ def invoice_refund(
     invoice: Invoice,
     amount: str | None = None,
     note: str = "",
+    destination: str = "credit",
     now: datetime | None = None,
 ) -> Invoice:
     """Give back all (None) or part of what was paid. The invoice keeps its status; the
-    refunded amount is recorded against it."""
+    refunded amount is recorded against it. `destination`: "credit" restores it to the
+    tenant's account credit, taken off its next invoices; "external" records money the
+    partner returned itself (a cheque, a transfer)."""
     _writer(actor)
     now = now or timezone.now()
     if not isinstance(note, str) or len(note) > 300:
         raise ValidationFailed("note is at most 300 characters", field="note")
+    if destination not in REFUND_DESTINATIONS:
+        raise ValidationFailed("destination is credit or external", field="destination")
     with transaction.atomic():
         invoice = _locked(invoice)
         refundable = invoice.paid_micros - invoice.refunded_micros
@@ -774,13 +804,24 @@ def invoice_refund(
             invoice=invoice,
             method=InvoicePayment.Method.REFUND,
             amount_micros=-micros,
+            reference=destination,
             note=note.strip(),
             created_at=now,
         )
         invoice.refunded_micros += micros
         invoice.updated_at = now
         invoice.save(update_fields=["refunded_micros", "updated_at"])
-        _audit(actor, invoice, "invoice.refunded", before, refund=Money(micros).to_json())
+        if destination == "credit":
+            tenant = Tenant.objects.select_for_update().get(pk=invoice.tenant_id)
+            Tenant.objects.filter(pk=tenant.pk).update(credit_micros=tenant.credit_micros + micros)
+        _audit(
+            actor,
+            invoice,
+            "invoice.refunded",
+            before,
+            refund=Money(micros).to_json(),
+            destination=destination,
+        )
     return invoice
 
 

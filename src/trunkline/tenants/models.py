@@ -70,6 +70,8 @@ class Tenant(models.Model):
     # Everything before this day (the tenant's own date) has been invoiced; the billing-
     # cycle job next looks at the tenant at `next_cycle_at`.
     billed_through = models.DateField(null=True, blank=True)
+    # Account credit from refunds, taken off the tenant's next invoices as they are issued.
+    credit_micros = models.BigIntegerField(default=0)
     next_cycle_at = models.DateTimeField(null=True, blank=True, db_index=True)
     tax_jurisdiction = models.ForeignKey(
         "billing.TaxJurisdiction",
