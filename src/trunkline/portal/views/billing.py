@@ -42,6 +42,7 @@ def billing_tabs() -> list[dict]:
         {"key": "subscription", "label": "Subscription", "url": SUBSCRIPTION_URL},
         {"key": "payment_methods", "label": "Payment Methods", "url": PAYMENT_METHODS_URL},
         {"key": "history", "label": "History", "url": HISTORY_URL},
+        {"key": "invoices", "label": "Tenant Invoices", "url": "/settings/billing/invoices"},
     ]
 
 

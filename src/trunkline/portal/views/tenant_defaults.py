@@ -1,10 +1,13 @@
-"""Tenants → Tenant Defaults: values pre-filled into new tenants only."""
+"""Tenants → Tenant Defaults: values pre-filled into new tenants only, with the usage
+limits they start with."""
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from trunkline.core.errors import TrunklineError
+from trunkline.limits import services as limits
 from trunkline.portal.access import partner_required, writer_required
 from trunkline.portal.forms import TenantDefaultsForm
 from trunkline.portal.rendering import show_service_error
@@ -32,6 +35,7 @@ def _show(request):
             "default_timezone": partner.default_timezone,
             "default_cnam": partner.default_cnam,
             "default_suspension_behavior": partner.default_suspension_behavior,
+            **TenantDefaultsForm.limits_initial(limits.defaults_of(partner)),
         }
     )
     return _page(request, form)
@@ -42,7 +46,12 @@ def _save(request):
     form = TenantDefaultsForm(request.POST)
     if form.is_valid():
         try:
-            services.tenant_defaults_update(actor=request.actor, changes=form.changes())
+            # One save: a refused limit leaves the other defaults unsaved too.
+            with transaction.atomic():
+                services.tenant_defaults_update(actor=request.actor, changes=form.changes())
+                changes = form.limit_changes(present=request.POST)
+                if changes:
+                    limits.partner_default_limits_set(actor=request.actor, changes=changes)
         except TrunklineError as error:
             show_service_error(form, error)
         else:
