@@ -479,3 +479,33 @@ def test_in_a_browser_an_admin_records_a_part_payment(page, live_server, admin, 
     expect(page.locator('tr[data-total="due"] td')).to_have_text("$140.00")
     expect(page.locator("tr[data-payment]")).to_contain_text("Check #1042")
     assert snapshot(invoice) == (Invoice.Status.PARTIALLY_PAID, 100_000_000, 0, 1)
+
+
+def test_the_list_costs_the_same_queries_for_few_invoices_or_many(admin_client, admin, tenant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(URL).status_code == 200
+        return len(captured.captured_queries)
+
+    off_cycle(admin, tenant)
+    few = queries()
+    for n in range(6):
+        off_cycle(admin, make_tenant(admin, name=f"Tenant {n}"))
+    assert queries() == few
+
+
+def test_tenant_names_and_memos_are_escaped(admin_client, admin):
+    hostile = make_tenant(admin, name="<script>alert(1)</script>")
+    invoice = invoices.invoice_create_off_cycle(
+        actor=actor_for_user(admin),
+        tenant=hostile,
+        lines=[{"description": "<b>phone</b>", "unit_price": "1.00"}],
+        memo="<img src=x onerror=alert(1)>",
+    )
+    for path in (URL, f"{URL}/{invoice.id}", f"{URL}/new", "/settings/usage-limits"):
+        content = admin_client.get(path).content.decode()
+        assert "<script>alert(1)" not in content and "<img src=x" not in content, path
+        assert "<b>phone" not in content, path
