@@ -235,6 +235,32 @@ def tenant_usage(tenant: Tenant, now: datetime | None = None) -> dict:
     }
 
 
+def tenants_cycle_usage(tenants, now: datetime | None = None) -> dict[str, dict]:
+    """This cycle's spend and billable seconds of each of `tenants` (a page of them), by
+    tenant id, from one read of the usage counters: what Settings → Usage Limits shows
+    beside the spend and minute caps. A tenant without calls this cycle has zeros."""
+    now = now or timezone.now()
+    zones: dict[str, object] = {}
+    cycles: dict[str, object] = {}
+    for tenant in tenants:
+        if tenant.timezone not in zones:
+            zones[tenant.timezone] = usage_cycle_start(tenant.timezone, now)
+        cycles[tenant.id] = zones[tenant.timezone]
+    usage = {tenant_id: {"spend_micros": 0, "seconds": 0} for tenant_id in cycles}
+    if not cycles:
+        return usage
+    for row in TenantUsage.objects.filter(
+        tenant_id__in=list(cycles), cycle_start__in=set(cycles.values())
+    ):
+        if cycles[row.tenant_id] != row.cycle_start:
+            continue  # another zone's cycle start, a different month for this tenant
+        usage[row.tenant_id] = {
+            "spend_micros": row.wholesale_micros,
+            "seconds": row.local_seconds + row.toll_free_seconds + row.international_seconds,
+        }
+    return usage
+
+
 def _minutes(seconds: int) -> float:
     value = Decimal(seconds) / 60
     return float(value.quantize(Decimal("0.01")))

@@ -16,6 +16,7 @@ from trunkline.accounts.scopes import ALL, RESOURCES
 from trunkline.billing.models import Plan
 from trunkline.billing.subscriptions import SELF_SERVICE_PLANS
 from trunkline.core.events import CATEGORIES, EVENT_TYPES, events_in
+from trunkline.portal.forms_limits import LimitFields
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.validation import US_STATES
 from trunkline.webhooks.models import WebhookEndpoint
@@ -31,7 +32,7 @@ COMMON_ZONES = (
     ("America/Puerto_Rico", "Atlantic — Puerto Rico"),
 )
 SUSPENSION_BEHAVIOR_CHOICES = (
-    ("suspend", "Suspend the tenant when it reaches its spend cap"),
+    ("suspend", "Suspend the tenant when it reaches its spend or minute cap"),
     ("alert_only", "Alert only: email you and keep service running"),
 )
 
@@ -232,8 +233,12 @@ class TenantSuspendForm(forms.Form):
     )
 
 
-class TenantDefaultsForm(forms.Form):
+class TenantDefaultsForm(LimitFields):
+    """Tenant Defaults, with the usage limits new tenants start with; Auto-Suspend is the
+    suspension behaviour."""
+
     service_error_fields = {"timezone": "default_timezone"}
+    DEFAULT_FIELDS = ("default_timezone", "default_cnam", "default_suspension_behavior")
 
     default_timezone = forms.CharField(
         label="Timezone", required=False, widget=forms.Select(choices=timezone_choices())
@@ -245,13 +250,13 @@ class TenantDefaultsForm(forms.Form):
         help_text="Leave blank if your tenants set their own caller ID name.",
     )
     default_suspension_behavior = forms.CharField(
-        label="When a tenant exceeds its spend cap",
+        label="Auto-Suspend",
         required=False,
         widget=forms.RadioSelect(choices=SUSPENSION_BEHAVIOR_CHOICES),
     )
 
     def changes(self) -> dict:
-        return dict(self.cleaned_data)
+        return {name: self.cleaned_data[name] for name in self.DEFAULT_FIELDS}
 
 
 def resource_label(resource: str) -> str:

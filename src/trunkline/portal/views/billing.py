@@ -44,6 +44,7 @@ def billing_tabs() -> list[dict]:
         {"key": "history", "label": "History", "url": HISTORY_URL},
         {"key": "profiles", "label": "Billing Config", "url": "/settings/billing/profiles"},
         {"key": "tax", "label": "Tax Jurisdictions", "url": "/settings/billing/tax"},
+        {"key": "invoices", "label": "Tenant Invoices", "url": "/settings/billing/invoices"},
     ]
 
 

@@ -1,11 +1,14 @@
-"""Tenants → Tenant Defaults: values pre-filled into new tenants only."""
+"""Tenants → Tenant Defaults: values pre-filled into new tenants only, with the usage
+limits they start with."""
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trunkline.billing import profiles
 from trunkline.core.errors import TrunklineError
+from trunkline.limits import services as limits
 from trunkline.portal.access import partner_required, writer_required
 from trunkline.portal.forms import TenantDefaultsForm
 from trunkline.portal.rendering import or_404, show_service_error
@@ -55,6 +58,7 @@ def _show(request):
             "default_timezone": partner.default_timezone,
             "default_cnam": partner.default_cnam,
             "default_suspension_behavior": partner.default_suspension_behavior,
+            **TenantDefaultsForm.limits_initial(limits.defaults_of(partner)),
         }
     )
     return _page(request, form)
@@ -65,7 +69,12 @@ def _save(request):
     form = TenantDefaultsForm(request.POST)
     if form.is_valid():
         try:
-            services.tenant_defaults_update(actor=request.actor, changes=form.changes())
+            # One save: a refused limit leaves the other defaults unsaved too.
+            with transaction.atomic():
+                services.tenant_defaults_update(actor=request.actor, changes=form.changes())
+                changes = form.limit_changes(present=request.POST)
+                if changes:
+                    limits.partner_default_limits_set(actor=request.actor, changes=changes)
         except TrunklineError as error:
             show_service_error(form, error)
         else:

@@ -62,6 +62,11 @@
       event.preventDefault();
       closeModal();
     }
+    // A table row with data-href opens it, unless a link or button in it was clicked.
+    const row = event.target.closest("tr[data-href]");
+    if (row && !event.target.closest("a, button, input, select, label, form")) {
+      window.location.href = row.dataset.href;
+    }
     const copy = event.target.closest("[data-copy]");
     if (copy) {
       const source = document.querySelector(copy.dataset.copy);
