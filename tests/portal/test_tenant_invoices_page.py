@@ -299,9 +299,13 @@ def test_refund_needs_a_confirmation_and_takes_all_or_part(admin_client, admin, 
     )
     assert done.status_code == 200 and done["HX-Redirect"] == f"{URL}/{sent.id}"
     assert snapshot(sent) == (Invoice.Status.PARTIALLY_PAID, 100_000_000, 30_000_000, 2)
-    # Blank: everything still refundable.
-    admin_client.post(f"{URL}/{sent.id}/refund", {"confirm": "on"}, **MODAL)
+    # Blank: everything still refundable, here returned outside the platform.
+    admin_client.post(
+        f"{URL}/{sent.id}/refund", {"confirm": "on", "destination": "external"}, **MODAL
+    )
     assert snapshot(sent)[2] == 100_000_000
+    sent.tenant.refresh_from_db()
+    assert sent.tenant.credit_micros == 30_000_000  # the first refund went to credit
     content = admin_client.get(f"{URL}/{sent.id}").content.decode()
     assert "−$30.00" in content and "−$70.00" in content and "Outage" in content
     assert f"{URL}/{sent.id}/refund" not in content  # nothing left to refund

@@ -82,6 +82,16 @@ class InvoiceRefundForm(InvoicePaymentForm):
     """Refund: blank is everything paid; the box is the confirmation money goes back."""
 
     confirm = forms.BooleanField(required=False)
+    destination = forms.ChoiceField(
+        label="Give it back as",
+        required=False,
+        initial="credit",
+        choices=(
+            ("credit", "Account credit, taken off the tenant's next invoices"),
+            ("external", "Money I return myself (cheque, transfer)"),
+        ),
+        widget=forms.RadioSelect,
+    )
 
     def __init__(self, *args, tenant_name: str = "", **kwargs):
         super().__init__(*args, **kwargs)

@@ -307,6 +307,7 @@ def invoice_refund(request, invoice_id: str):
                 invoice=invoice,
                 amount=form.amount_value(),
                 note=form.cleaned_data["note"],
+                destination=form.cleaned_data["destination"] or "credit",
             )
         except TrunklineError as error:
             show_service_error(form, error)
