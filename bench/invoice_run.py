@@ -513,6 +513,9 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python's heap")
     parser.add_argument("--profile", default="", help="write cProfile stats of the run here")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--setup-only", action="store_true", help="build and keep the database, run nothing"
+    )
     parser.add_argument("--json", default="")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -535,6 +538,10 @@ def main() -> None:
         setup_seconds = time.perf_counter() - started
         database = connection.vendor
         connections.close_all()
+        if args.setup_only:
+            args.keep = True
+            print(json.dumps({**env, "setup_seconds": round(setup_seconds, 1)}))
+            return
         first = measured_run(env, args, label="first")
         second = measured_run(env, args, label="second")
         report = {
