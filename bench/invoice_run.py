@@ -45,6 +45,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -570,11 +571,13 @@ def main() -> None:
         if not report["check"]["ok"]:
             raise SystemExit("the invoices do not match what was billed")
     finally:
-        if drop is not None and not args.keep:
+        if not args.keep:
             from django.db import connections
 
             connections.close_all()
-            drop()
+            if drop is not None:
+                drop()
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
