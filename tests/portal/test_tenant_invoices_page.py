@@ -285,6 +285,7 @@ def test_refund_needs_a_confirmation_and_takes_all_or_part(admin_client, admin, 
     invoices.invoice_record_payment(actor=actor_for_user(admin), invoice=sent, amount="100.00")
     modal = admin_client.get(f"{URL}/{sent.id}/refund", **MODAL)
     assert b'value="100.00"' in modal.content  # what was paid
+    assert re.search(rb'value="credit"[^>]*checked', modal.content)  # credit by default
     before = snapshot(sent)
     unconfirmed = admin_client.post(f"{URL}/{sent.id}/refund", {"amount": "30"}, **MODAL)
     assert unconfirmed.status_code == 422 and b"Tick Confirm to refund." in unconfirmed.content
@@ -299,6 +300,11 @@ def test_refund_needs_a_confirmation_and_takes_all_or_part(admin_client, admin, 
     )
     assert done.status_code == 200 and done["HX-Redirect"] == f"{URL}/{sent.id}"
     assert snapshot(sent) == (Invoice.Status.PARTIALLY_PAID, 100_000_000, 30_000_000, 2)
+    before = snapshot(sent)
+    nowhere = admin_client.post(
+        f"{URL}/{sent.id}/refund", {"confirm": "on", "destination": "wallet"}, **MODAL
+    )
+    assert nowhere.status_code == 422 and snapshot(sent) == before
     # Blank: everything still refundable, here returned outside the platform.
     admin_client.post(
         f"{URL}/{sent.id}/refund", {"confirm": "on", "destination": "external"}, **MODAL
