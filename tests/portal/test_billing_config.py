@@ -5,9 +5,11 @@ profile", "Tax jurisdictions", "Auto-suspend on non-payment")."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
-from tests.factories import make_tenant
+from tests.factories import actor_for_user, make_tenant
 from tests.portal.conftest import HTMX, sign_in
+from trunkline.billing import profiles
 from trunkline.billing.models import BillingProfile, TaxJurisdiction
 from trunkline.tenants.models import Tenant
 
@@ -201,6 +203,9 @@ def test_read_only_users_see_but_cannot_change(reader_client, partner, admin):
     assert "Flat Rate Starter" in page and "New profile" not in page and "Make default" not in page
     flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
     tenant = make_tenant(admin)
+    jurisdiction = TaxJurisdiction.objects.create(
+        partner=partner, name="Ontario HST", code="CA-ON", rate="0.13"
+    )
     for path, body in [
         ("/settings/billing/profiles/new", PROFILE),
         (f"/settings/billing/profiles/{flat.id}/edit", PROFILE),
@@ -208,12 +213,24 @@ def test_read_only_users_see_but_cannot_change(reader_client, partner, admin):
         (f"/settings/billing/profiles/{flat.id}/delete", {}),
         ("/settings/billing/suspension", {"suspension_after_days": "3"}),
         ("/settings/billing/tax/new", {"name": "X", "code": "CA-ON", "rate": "0.1"}),
+        (f"/settings/billing/tax/{jurisdiction.id}/edit", {"name": "X", "code": "CA-QC"}),
+        (f"/settings/billing/tax/{jurisdiction.id}/toggle", {}),
+        (f"/settings/billing/tax/{jurisdiction.id}/delete", {}),
         (f"/tenants/{tenant.id}/billing", {"billing_profile_id": flat.id}),
     ]:
         assert reader_client.post(path, body).status_code == 403, path
     assert not BillingProfile.objects.filter(name="Small Office").exists()
     assert not BillingProfile.objects.get(id=flat.id).is_default
-    assert not TaxJurisdiction.objects.exists()
+    jurisdiction.refresh_from_db()
+    assert (jurisdiction.code, jurisdiction.enabled) == ("CA-ON", True)
+    assert TaxJurisdiction.objects.count() == 1
+    partner.refresh_from_db()
+    assert partner.suspension_after_days == 14
+    tax_page = reader_client.get("/settings/billing/tax").content.decode()
+    assert "CA-ON" in tax_page and "Add Jurisdiction" not in tax_page
+    assert "/toggle" not in tax_page and "/delete" not in tax_page
+    defaults = reader_client.get("/tenants/defaults").content.decode()
+    assert "Default billing profile" in defaults and 'name="profile_id"' not in defaults
     page = reader_client.get(f"/tenants/{tenant.id}").content.decode()
     assert "tenant-billing" in page and f'href="/tenants/{tenant.id}/billing"' not in page
 
@@ -247,6 +264,7 @@ def test_in_a_browser_make_a_flat_rate_and_move_a_tenant_onto_it(page, live_serv
     page.get_by_role("link", name="New profile").click()
     modal = page.locator("#modal")
     modal.get_by_label("Name").first.fill("Growing Business")
+    assert not modal.get_by_label("Included extensions").is_visible()  # Pay-As-You-Go
     modal.get_by_label("Pricing model").select_option("FLAT_RATE")
     modal.get_by_label("Monthly base fee ($)").fill("249")
     modal.get_by_label("Included extensions").fill("25")
@@ -265,6 +283,10 @@ def test_in_a_browser_make_a_flat_rate_and_move_a_tenant_onto_it(page, live_serv
     page.locator("#tenant-billing", has_text="Moves to Growing Business").wait_for()
     tenant.refresh_from_db()
     assert tenant.pending_billing_profile.name == "Growing Business"
+    starts = tenant.pending_billing_profile_from
+    assert starts == profiles.billing_cycle(tenant, timezone.now()).end
+    card = page.locator("#tenant-billing").inner_text()
+    assert f"Moves to Growing Business on {starts:%b} {starts.day}, {starts.year}" in card
 
 
 def test_tenant_defaults_choose_the_default_billing_profile(admin_client, reader_client, partner):
@@ -285,3 +307,103 @@ def test_tenant_defaults_choose_the_default_billing_profile(admin_client, reader
         ).status_code
         == 404
     )
+
+
+def test_switching_a_flat_rate_profile_to_pay_as_you_go(admin_client, partner):
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    url = f"/settings/billing/profiles/{flat.id}/edit"
+    form = admin_client.get(url, **HTMX).content.decode()
+    assert "data-flat-rate-only" in form and "Flat Rate only" in form
+    body = {**PROFILE, "name": "Flat Rate Starter", "pricing_model": "PAYG"}
+    # Sent with the included quantities still filled in (no script ran): explained.
+    refused = admin_client.post(url, body, **HTMX)
+    assert refused.status_code == 422
+    assert "included quantities belong to flat rate profiles" in refused.content.decode().lower()
+    flat.refresh_from_db()
+    assert flat.pricing_model == "FLAT_RATE" and flat.included_extensions == 5
+    # The browser leaves the hidden quantities out.
+    for name in ("included_extensions", "included_dids", "included_minutes"):
+        body.pop(name)
+    assert admin_client.post(url, body, **HTMX).status_code == 200
+    flat.refresh_from_db()
+    assert flat.pricing_model == "PAYG"
+    assert (flat.included_extensions, flat.included_dids, flat.included_minutes) == (0, 0, 0)
+
+
+def test_a_profile_that_another_converts_to_is_not_deleted(admin_client, partner):
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    admin_client.post(
+        "/settings/billing/profiles/new",
+        {
+            **PROFILE,
+            "name": "Free Trial",
+            "base_fee": "0",
+            "expires_after_days": "30",
+            "converts_to_id": flat.id,
+        },
+        **HTMX,
+    )
+    trial = BillingProfile.objects.get(partner=partner, name="Free Trial")
+    assert (trial.expires_after_days, trial.converts_to_id) == (30, flat.id)
+    listed = admin_client.get("/settings/billing/profiles").content.decode()
+    assert "after 30 days → Flat Rate Starter" in listed
+    refused = admin_client.post(f"/settings/billing/profiles/{flat.id}/delete", **HTMX)
+    assert refused.status_code == 409
+    assert "another profile converts to this one" in refused.content.decode().lower()
+    assert BillingProfile.objects.filter(id=flat.id).exists()
+
+
+def test_a_jurisdiction_with_tenants_is_not_deleted(admin_client, admin, partner):
+    jurisdiction = TaxJurisdiction.objects.create(
+        partner=partner, name="Pulaski County", code="US-AR-Pulaski", rate="0.085"
+    )
+    tenant = make_tenant(admin)
+    admin_client.post(
+        f"/tenants/{tenant.id}/billing",
+        {"billing_profile_id": tenant.billing_profile_id, "tax_jurisdiction_id": jurisdiction.id},
+        **HTMX,
+    )
+    listed = admin_client.get("/settings/billing/tax").content.decode()
+    row = listed.split(f'data-jurisdiction="{jurisdiction.id}"')[1].split("</tr>")[0]
+    assert '<td class="num">1</td>' in row
+    refused = admin_client.post(f"/settings/billing/tax/{jurisdiction.id}/delete", **HTMX)
+    assert refused.status_code == 409
+    assert "1 tenant(s) are in this jurisdiction" in refused.content.decode().lower()
+    assert TaxJurisdiction.objects.filter(id=jurisdiction.id).exists()
+
+
+def test_the_billing_change_refuses_bad_choices_and_changes_nothing(
+    admin_client, admin, partner, other_partner
+):
+    partner_b, _, _ = other_partner
+    tenant = make_tenant(admin)
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    theirs = TaxJurisdiction.objects.create(
+        partner=partner_b, name="Theirs", code="US-TX", rate="0.0625"
+    )
+    their_profile = BillingProfile.objects.filter(partner=partner_b).first()
+    for body in (
+        {"billing_profile_id": flat.id, "tax_jurisdiction_id": theirs.id},
+        {"billing_profile_id": their_profile.id, "tax_jurisdiction_id": ""},
+        {"billing_profile_id": "", "tax_jurisdiction_id": ""},
+    ):
+        response = admin_client.post(f"/tenants/{tenant.id}/billing", body, **HTMX)
+        assert response.status_code == 422, body
+        assert 'role="alert"' in response.content.decode()
+        tenant.refresh_from_db()
+        assert tenant.pending_billing_profile_id is None and tenant.tax_jurisdiction_id is None
+
+
+def test_profiles_count_tenants_on_them_and_moving_to_them(admin_client, admin, partner):
+    flat = BillingProfile.objects.get(partner=partner, name="Flat Rate Starter")
+    tenant = make_tenant(admin)
+    tenant = profiles.tenant_billing_profile_change(
+        actor=actor_for_user(admin), tenant=tenant, profile_id=flat.id
+    )
+    listed = admin_client.get("/settings/billing/profiles").content.decode()
+    row = listed.split(f'data-profile="{flat.id}"')[1].split("</tr>")[0]
+    assert "+1 next cycle" in row
+    card = admin_client.get(f"/tenants/{tenant.id}").content.decode()
+    starts = tenant.pending_billing_profile_from
+    assert f"on {starts:%b} {starts.day}, {starts.year}" in card
+    assert "since" in card

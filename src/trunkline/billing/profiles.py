@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from trunkline.billing.models import BillingProfile
@@ -121,6 +121,25 @@ def tenants_on(profile: BillingProfile) -> int:
     return Tenant.objects.filter(
         Q(billing_profile=profile) | Q(pending_billing_profile=profile)
     ).count()
+
+
+def tenant_counts(*, actor: Actor) -> dict[str, tuple[int, int]]:
+    """For each of the partner's profiles: (tenants on it now, tenants moving to it at
+    their next cycle). Profiles without tenants are left out."""
+    if actor.partner is None:
+        return {}
+    counts: dict[str, list[int]] = {}
+    scoped = Tenant.objects.filter(partner=actor.partner)
+    for column, index in (("billing_profile_id", 0), ("pending_billing_profile_id", 1)):
+        rows = (
+            scoped.filter(**{f"{column}__isnull": False})
+            .values(column)
+            .annotate(count=Count("id"))
+            .values_list(column, "count")
+        )
+        for profile_id, count in rows:
+            counts.setdefault(profile_id, [0, 0])[index] = count
+    return {profile_id: (now, pending) for profile_id, (now, pending) in counts.items()}
 
 
 # --- validation --------------------------------------------------------------------------

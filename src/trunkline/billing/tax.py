@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from trunkline.billing.models import TaxJurisdiction
@@ -33,6 +34,18 @@ def tax_jurisdiction_list(*, actor: Actor):
     if actor.partner is None:
         return TaxJurisdiction.objects.none()
     return TaxJurisdiction.objects.filter(partner=actor.partner)
+
+
+def tenant_counts(*, actor: Actor) -> dict[str, int]:
+    """Tenants in each of the partner's jurisdictions (those with none are left out)."""
+    if actor.partner is None:
+        return {}
+    return dict(
+        Tenant.objects.filter(partner=actor.partner, tax_jurisdiction__isnull=False)
+        .values("tax_jurisdiction_id")
+        .annotate(count=Count("id"))
+        .values_list("tax_jurisdiction_id", "count")
+    )
 
 
 def tax_jurisdiction_get(*, actor: Actor, jurisdiction_id: str) -> TaxJurisdiction:

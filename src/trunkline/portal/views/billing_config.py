@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Count
+from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from trunkline.billing import profiles, tax
-from trunkline.billing.models import BillingProfile, TaxJurisdiction
+from trunkline.billing.models import BillingProfile
 from trunkline.core.errors import TrunklineError
 from trunkline.core.money import Money
 from trunkline.portal.access import partner_required, writer_required
@@ -30,10 +30,13 @@ MONEY_FIELDS = (
     ("per_minute_local", "Local per minute ($, optional)"),
     ("per_minute_toll_free", "Toll-free per minute ($, optional)"),
 )
-COUNT_FIELDS = (
+INCLUDED_FIELDS = (
     ("included_extensions", "Included extensions"),
     ("included_dids", "Included DIDs"),
     ("included_minutes", "Included minutes"),
+)
+COUNT_FIELDS = (
+    *INCLUDED_FIELDS,
     ("expires_after_days", "Expires after (days)"),
     ("suspension_after_days", "Suspend after (days overdue)"),
 )
@@ -56,7 +59,7 @@ class ProfileForm(forms.Form):
     converts_to_id = forms.ChoiceField(label="Then converts to", required=False)
     is_default = forms.BooleanField(label="Default for new tenants", required=False)
 
-    def __init__(self, *args, partner, profile=None, **kwargs):
+    def __init__(self, *args, actor, profile=None, **kwargs):
         super().__init__(*args, **kwargs)
         for name, label in MONEY_FIELDS:
             self.fields[name] = forms.CharField(label=label, required=False, max_length=30)
@@ -64,7 +67,7 @@ class ProfileForm(forms.Form):
             self.fields[name] = forms.CharField(label=label, required=False, max_length=10)
         self.fields["included_minutes"].help_text = "Blank on a Flat Rate profile: unlimited."
         self.fields["suspension_after_days"].help_text = "Blank: your Default Suspension After."
-        others = BillingProfile.objects.filter(partner=partner)
+        others = profiles.billing_profile_list(actor=actor)
         if profile is not None:
             others = others.exclude(pk=profile.pk)
         self.fields["converts_to_id"].choices = [("", "—")] + [(p.id, p.name) for p in others]
@@ -142,14 +145,14 @@ class TenantBillingForm(forms.Form):
     billing_profile_id = forms.ChoiceField(label="Billing profile", required=False)
     tax_jurisdiction_id = forms.ChoiceField(label="Tax jurisdiction", required=False)
 
-    def __init__(self, *args, partner, **kwargs):
+    def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["billing_profile_id"].choices = [
-            (p.id, p.name) for p in BillingProfile.objects.filter(partner=partner)
+            (p.id, p.name) for p in profiles.billing_profile_list(actor=actor)
         ]
         self.fields["tax_jurisdiction_id"].choices = [("", "None")] + [
             (j.id, f"{j.name} ({j.code}){'' if j.enabled else ' — disabled'}")
-            for j in TaxJurisdiction.objects.filter(partner=partner)
+            for j in tax.tax_jurisdiction_list(actor=actor)
         ]
 
 
@@ -159,12 +162,7 @@ class TenantBillingForm(forms.Form):
 def _profiles_page(request, *, suspension_form=None, status=200):
     partner = request.actor.partner
     rows = profiles.billing_profile_list(actor=request.actor).select_related("converts_to")
-    used = dict(
-        Tenant.objects.filter(partner=partner, billing_profile__isnull=False)
-        .values_list("billing_profile_id")
-        .annotate(count=Count("id"))
-        .values_list("billing_profile_id", "count")
-    )
+    used = profiles.tenant_counts(actor=request.actor)
     return render(
         request,
         "portal/billing/profiles.html",
@@ -172,7 +170,7 @@ def _profiles_page(request, *, suspension_form=None, status=200):
             "nav": "settings",
             "tab": "profiles",
             "billing_tabs": billing_tabs(),
-            "profiles": [(profile, used.get(profile.id, 0)) for profile in rows],
+            "profiles": [(profile, *used.get(profile.id, (0, 0))) for profile in rows],
             "suspension_form": suspension_form
             or SuspensionForm(initial={"suspension_after_days": partner.suspension_after_days}),
         },
@@ -195,7 +193,8 @@ def _profile_modal(request, form, profile=None, *, status=200):
             "form": form,
             "profile": profile,
             "money_fields": [form[name] for name, _ in MONEY_FIELDS],
-            "count_fields": [form[name] for name, _ in COUNT_FIELDS],
+            "included_fields": [form[name] for name, _ in INCLUDED_FIELDS],
+            "count_fields": [form[name] for name, _ in COUNT_FIELDS[len(INCLUDED_FIELDS) :]],
             "modal_class": "wide",
         },
         status=status,
@@ -205,9 +204,8 @@ def _profile_modal(request, form, profile=None, *, status=200):
 @require_http_methods(["GET", "POST"])
 @writer_required
 def profile_new(request):
-    partner = request.actor.partner
     if request.method == "POST":
-        form = ProfileForm(request.POST, partner=partner)
+        form = ProfileForm(request.POST, actor=request.actor)
         if form.is_valid():
             try:
                 profile = profiles.billing_profile_create(actor=request.actor, **form.changes())
@@ -218,7 +216,7 @@ def profile_new(request):
                 return finish(request, PROFILES_URL)
         return _profile_modal(request, form, status=422)
     form = ProfileForm(
-        partner=partner,
+        actor=request.actor,
         initial={"pricing_model": BillingProfile.PricingModel.PAY_AS_YOU_GO},
     )
     return _profile_modal(request, form)
@@ -227,10 +225,9 @@ def profile_new(request):
 @require_http_methods(["GET", "POST"])
 @writer_required
 def profile_edit(request, profile_id: str):
-    partner = request.actor.partner
     profile = or_404(profiles.billing_profile_get, actor=request.actor, profile_id=profile_id)
     if request.method == "POST":
-        form = ProfileForm(request.POST, partner=partner, profile=profile)
+        form = ProfileForm(request.POST, actor=request.actor, profile=profile)
         if form.is_valid():
             changes = form.changes()
             if profile.is_default and not changes["is_default"]:
@@ -245,7 +242,7 @@ def profile_edit(request, profile_id: str):
                 messages.success(request, f"Billing profile {profile.name} saved.")
                 return finish(request, PROFILES_URL)
         return _profile_modal(request, form, profile, status=422)
-    form = ProfileForm(partner=partner, profile=profile, initial=_profile_initial(profile))
+    form = ProfileForm(actor=request.actor, profile=profile, initial=_profile_initial(profile))
     return _profile_modal(request, form, profile)
 
 
@@ -305,12 +302,7 @@ def suspension_setting(request):
 @require_GET
 @partner_required
 def tax_list(request):
-    used = dict(
-        Tenant.objects.filter(partner=request.actor.partner, tax_jurisdiction__isnull=False)
-        .values_list("tax_jurisdiction_id")
-        .annotate(count=Count("id"))
-        .values_list("tax_jurisdiction_id", "count")
-    )
+    used = tax.tenant_counts(actor=request.actor)
     rows = tax.tax_jurisdiction_list(actor=request.actor)
     return render(
         request,
@@ -435,21 +427,22 @@ def tenant_billing_context(tenant: Tenant) -> dict:
 @writer_required
 def tenant_billing_change(request, tenant_id: str):
     tenant = or_404(tenant_selectors.tenant_get, actor=request.actor, tenant_id=tenant_id)
-    partner = request.actor.partner
     cycle = profiles.billing_cycle(tenant, timezone.now())
     if request.method == "POST":
-        form = TenantBillingForm(request.POST, partner=partner)
+        form = TenantBillingForm(request.POST, actor=request.actor)
         if form.is_valid():
             data = form.cleaned_data
             try:
-                profiles.tenant_billing_profile_change(
-                    actor=request.actor, tenant=tenant, profile_id=data["billing_profile_id"]
-                )
-                tax.tenant_tax_jurisdiction_set(
-                    actor=request.actor,
-                    tenant=tenant,
-                    jurisdiction_id=data["tax_jurisdiction_id"] or None,
-                )
+                # Both or neither, as PUT /v1/tenants/{id}/billing does.
+                with transaction.atomic():
+                    profiles.tenant_billing_profile_change(
+                        actor=request.actor, tenant=tenant, profile_id=data["billing_profile_id"]
+                    )
+                    tax.tenant_tax_jurisdiction_set(
+                        actor=request.actor,
+                        tenant=tenant,
+                        jurisdiction_id=data["tax_jurisdiction_id"] or None,
+                    )
             except TrunklineError as error:
                 show_service_error(form, error)
             else:
@@ -458,7 +451,7 @@ def tenant_billing_change(request, tenant_id: str):
         status = 422
     else:
         form = TenantBillingForm(
-            partner=partner,
+            actor=request.actor,
             initial={
                 "billing_profile_id": tenant.pending_billing_profile_id
                 or tenant.billing_profile_id,

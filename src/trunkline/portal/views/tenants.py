@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from trunkline.billing.models import BillingProfile
+from trunkline.billing import profiles as billing_profiles
 from trunkline.core.errors import TrunklineError
 from trunkline.core.pagination import paginate
 from trunkline.portal import selectors as portal_selectors
@@ -138,7 +138,7 @@ def tenant_detail(request, tenant_id: str):
 @writer_required
 def tenant_new(request):
     partner = request.actor.partner
-    profiles = list(BillingProfile.objects.filter(partner=partner))
+    profiles = list(billing_profiles.billing_profile_list(actor=request.actor))
     if request.method == "POST":
         form = TenantForm(request.POST, profiles=profiles)
         if form.is_valid():

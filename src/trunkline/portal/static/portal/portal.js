@@ -102,6 +102,22 @@
     });
   }
 
+  // A billing profile's included quantities mean something on Flat Rate only: hidden and
+  // not sent otherwise, so switching a profile to Pay-As-You-Go drops them.
+  function syncPricingModel(select) {
+    const form = select.closest("form");
+    if (!form) return;
+    const flat = select.value === "FLAT_RATE";
+    form.querySelectorAll("[data-flat-rate-only]").forEach(function (part) {
+      part.hidden = !flat;
+      part.disabled = !flat;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[name=pricing_model]")) syncPricingModel(event.target);
+  });
+
   document.addEventListener("change", function (event) {
     const box = event.target;
     if (box.type !== "checkbox" || !box.closest("[data-select-group]")) return;
@@ -133,6 +149,7 @@
     ];
     htmx.onLoad(function (element) {
       element.querySelectorAll("[data-confirm-text]").forEach(syncConfirm);
+      element.querySelectorAll("select[name=pricing_model]").forEach(syncPricingModel);
     });
     document.body.addEventListener("htmx:responseError", function (event) {
       const status = event.detail.xhr.status;
