@@ -12,7 +12,7 @@ from tests.conftest import ApiClient
 from tests.factories import actor_for_user, make_api_key, make_partner, make_tenant, make_user
 from trunkline.billing import ledger
 from trunkline.billing.cdrs import cdrs_ingest
-from trunkline.billing.models import BillingProfile, Invoice, Posting, TaxJurisdiction
+from trunkline.billing.models import BillingProfile, Invoice, Posting
 from trunkline.billing.tenant_invoices import tenant_cycles_run
 from trunkline.core.actors import Actor
 from trunkline.core.models import Event, OutgoingEmail
@@ -477,10 +477,6 @@ def test_read_only_users_cannot_change_invoices(issued, partner):
     viewer = make_user(partner)
     with pytest.raises(PermissionDenied):
         invoice_record_payment(actor=actor_for_user(viewer), invoice=issued)
-
-
-def test_a_jurisdiction_row_is_untouched_by_invoicing(issued):
-    assert not TaxJurisdiction.objects.exists()
 
 
 # --- suspension for non-payment -----------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from django.db.models import Q
 from django.http import HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -14,7 +13,6 @@ from trunkline.accounts.api_auth import scope
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
-from trunkline.core.errors import ValidationFailed
 from trunkline.core.money import Money
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import InSchema, ListOut
@@ -187,34 +185,15 @@ def _fresh(request, invoice_id: str) -> dict:
     return invoice_out(_get(request, invoice_id))
 
 
-def filtered(actor, query: InvoiceQuery):
-    """Tenant Invoices' filters: tenant, status, a search and the issue-date range."""
-    found = invoices.invoice_list(actor=actor).select_related("tenant")
-    if query.tenant_id:
-        tenant = tenant_selectors.tenant_get(actor=actor, tenant_id=query.tenant_id)
-        found = found.filter(tenant=tenant)
-    if query.status:
-        found = found.filter(status=query.status)
-    if query.search:
-        term = query.search.strip()
-        match = Q(tenant__name__icontains=term) | Q(tenant__sip_prefix__icontains=term)
-        digits = term.upper().removeprefix("INV-").lstrip("0")
-        if digits.isdigit():
-            match |= Q(number=int(digits))
-        found = found.filter(match)
-    if query.issued_from and query.issued_to and query.issued_from > query.issued_to:
-        raise ValidationFailed("issued_from is after issued_to", field="issued_from")
-    if query.issued_from:
-        found = found.filter(created_at__date__gte=query.issued_from)
-    if query.issued_to:
-        found = found.filter(created_at__date__lte=query.issued_to)
-    return found
-
-
 @router.get("/invoices", response=ListOut[InvoiceOut], auth=scope("billing:read"))
 def list_invoices(request, query: Query[InvoiceQuery]):
     page = paginate(
-        filtered(request.actor, query).prefetch_related("lines", "payments"),
+        invoices.invoice_search(
+            actor=request.actor,
+            **query.model_dump(
+                include={"tenant_id", "status", "search", "issued_from", "issued_to"}
+            ),
+        ).prefetch_related("lines", "payments"),
         limit=query.limit,
         cursor=query.cursor,
         sort_field="created_at",

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from django.db import transaction
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -352,26 +351,7 @@ def put_tenant_billing(request, tenant_id: str, payload: TenantBillingIn):
     """Choose the tenant's billing profile — from the start of its next cycle — and its
     tax jurisdiction (null: none). Fields left out are left as they are."""
     tenant = _tenant(request, tenant_id)
-    changes = payload.model_dump(exclude_unset=True)
-    if "billing_profile_id" in changes:
-        if changes["billing_profile_id"] is None:
-            raise ValidationFailed(
-                "every tenant is on a billing profile", field="billing_profile_id"
-            )
-        profiles.billing_profile_get(actor=request.actor, profile_id=changes["billing_profile_id"])
-    if "tax_jurisdiction_id" in changes and changes["tax_jurisdiction_id"] is not None:
-        tax.tax_jurisdiction_get(
-            actor=request.actor, jurisdiction_id=changes["tax_jurisdiction_id"]
-        )
-    with transaction.atomic():
-        if "billing_profile_id" in changes:
-            profiles.tenant_billing_profile_change(
-                actor=request.actor, tenant=tenant, profile_id=changes["billing_profile_id"]
-            )
-        if "tax_jurisdiction_id" in changes:
-            tax.tenant_tax_jurisdiction_set(
-                actor=request.actor,
-                tenant=tenant,
-                jurisdiction_id=changes["tax_jurisdiction_id"],
-            )
+    profiles.tenant_billing_set(
+        actor=request.actor, tenant=tenant, changes=payload.model_dump(exclude_unset=True)
+    )
     return _tenant_billing(_tenant(request, tenant_id))

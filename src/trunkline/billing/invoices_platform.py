@@ -90,13 +90,13 @@ def invoice_issue(
 # --- the PDF -------------------------------------------------------------------------------
 
 
-def _text(value: str) -> str:
+def pdf_text(value: str) -> str:
     # The PDF's built-in fonts speak Latin-1; anything else is shown as "?".
     replaced = value.replace("–", "-").replace("—", "-").replace("→", "to").replace("×", "x")
     return replaced.encode("latin-1", "replace").decode("latin-1")
 
 
-def _dollars(micros: int) -> str:
+def pdf_dollars(micros: int) -> str:
     return "$" + Money(micros).to_json()
 
 
@@ -127,15 +127,15 @@ def invoice_pdf(invoice: PlatformInvoice) -> bytes:
         pdf.set_font("Helvetica", "B", 10)
         pdf.cell(35, 6, label)
         pdf.set_font("Helvetica", "", 10)
-        pdf.cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(130, 7, "Description", border="B")
     pdf.cell(0, 7, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     for line in invoice.lines:
-        pdf.cell(130, 7, _text(line["description"])[:80])
-        pdf.cell(0, 7, _dollars(line["amount_micros"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(130, 7, pdf_text(line["description"])[:80])
+        pdf.cell(0, 7, pdf_dollars(line["amount_micros"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     for label, micros, bold in (
         ("Subtotal", invoice.subtotal_micros, False),
@@ -143,12 +143,14 @@ def invoice_pdf(invoice: PlatformInvoice) -> bytes:
     ):
         pdf.set_font("Helvetica", "B" if bold else "", 10)
         pdf.cell(130, 7, label, align="R")
-        pdf.cell(0, 7, _dollars(micros), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 7, pdf_dollars(micros), align="R", new_x="LMARGIN", new_y="NEXT")
     if invoice.status == PlatformInvoice.Status.PAID:
         pdf.ln(4)
         pdf.set_font("Helvetica", "", 9)
         pdf.cell(
-            0, 6, _text(f"Paid by card on {invoice.paid_at:%Y-%m-%d}, charge {invoice.charge_id}")
+            0,
+            6,
+            pdf_text(f"Paid by card on {invoice.paid_at:%Y-%m-%d}, charge {invoice.charge_id}"),
         )
     return bytes(pdf.output())
 

@@ -375,6 +375,7 @@ def billing_profiles_create_defaults(partner, *, now: datetime | None = None) ->
 class Cycle:
     start: date  # first day, in the tenant's time zone
     end: date  # the day after the last
+    days: int  # the full cycle's length (a first cycle may start later than the full one)
 
 
 def _month_day(year: int, month: int, day: int) -> date:
@@ -400,10 +401,11 @@ def billing_cycle(tenant: Tenant, at: datetime, profile: BillingProfile | None =
         start = _month_day(today.year, today.month, anchor)
         if start > today:
             start = _add_months(today, -1, anchor)
-        return Cycle(start=max(start, since), end=_add_months(start, 1, anchor))
+        end = _add_months(start, 1, anchor)
+        return Cycle(start=max(start, since), end=end, days=(end - start).days)
     start = today.replace(day=1)
     end = _add_months(start, 1, 1)
-    return Cycle(start=max(start, since), end=end)
+    return Cycle(start=max(start, since), end=end, days=(end - start).days)
 
 
 def billing_profile_on(tenant: Tenant, day: date) -> BillingProfile | None:
@@ -506,6 +508,28 @@ def tenant_billing_profile_change(
                 after=after,
             )
     return tenant
+
+
+def tenant_billing_set(*, actor: Actor, tenant: Tenant, changes: dict) -> None:
+    """A tenant's billing settings, both or neither: `billing_profile_id` (from its next
+    cycle, see `tenant_billing_profile_change`) and `tax_jurisdiction_id` (None: none).
+    Fields left out stay as they are."""
+    from trunkline.billing import tax
+
+    unknown = sorted(set(changes) - {"billing_profile_id", "tax_jurisdiction_id"})
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]}", field=unknown[0])
+    if "billing_profile_id" in changes and changes["billing_profile_id"] is None:
+        raise ValidationFailed("every tenant is on a billing profile", field="billing_profile_id")
+    with transaction.atomic():
+        if "billing_profile_id" in changes:
+            tenant_billing_profile_change(
+                actor=actor, tenant=tenant, profile_id=changes["billing_profile_id"]
+            )
+        if "tax_jurisdiction_id" in changes:
+            tax.tenant_tax_jurisdiction_set(
+                actor=actor, tenant=tenant, jurisdiction_id=changes["tax_jurisdiction_id"]
+            )
 
 
 def _plain(value):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fpdf import FPDF
 
-from trunkline.billing.invoices_platform import _dollars, _text
+from trunkline.billing.invoices_platform import pdf_dollars, pdf_text
 from trunkline.billing.models import Invoice
 from trunkline.core.money import Money
 
@@ -16,14 +16,14 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
     brand = partner.display_brand
     pdf = FPDF(format="Letter")
     pdf.set_title(f"Invoice {invoice.display_number}")
-    pdf.set_author(_text(brand))
+    pdf.set_author(pdf_text(brand))
     pdf.set_creation_date(invoice.created_at)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, _text(brand), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, pdf_text(brand), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     contact = partner.brand_support_email or partner.billing_email
-    pdf.cell(0, 5, _text(contact), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 5, pdf_text(contact), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     last_day = invoice.period_end - timedelta(days=1)
     rows = [
@@ -42,7 +42,7 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
         pdf.set_font("Helvetica", "B", 10)
         pdf.cell(35, 6, label)
         pdf.set_font("Helvetica", "", 10)
-        pdf.cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(100, 7, "Description", border="B")
@@ -51,10 +51,10 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
     pdf.cell(0, 7, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
     for line in invoice.lines.all():
-        pdf.cell(100, 7, _text(line.description)[:70])
+        pdf.cell(100, 7, pdf_text(line.description)[:70])
         pdf.cell(25, 7, format(line.quantity.normalize(), "f"), align="R")
         pdf.cell(30, 7, "$" + Money(line.unit_price_micros).to_json(), align="R")
-        pdf.cell(0, 7, _dollars(line.amount_micros), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 7, pdf_dollars(line.amount_micros), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     totals = [("Subtotal", invoice.subtotal_micros, False)]
     if invoice.tax_code:
@@ -69,10 +69,10 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
         totals.append(("Refunded", invoice.refunded_micros, False))
     for label, micros, bold in totals:
         pdf.set_font("Helvetica", "B" if bold else "", 10)
-        pdf.cell(155, 7, _text(label), align="R")
-        pdf.cell(0, 7, _dollars(micros), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(155, 7, pdf_text(label), align="R")
+        pdf.cell(0, 7, pdf_dollars(micros), align="R", new_x="LMARGIN", new_y="NEXT")
     if invoice.memo:
         pdf.ln(4)
         pdf.set_font("Helvetica", "", 9)
-        pdf.multi_cell(0, 5, _text(invoice.memo))
+        pdf.multi_cell(0, 5, pdf_text(invoice.memo))
     return bytes(pdf.output())

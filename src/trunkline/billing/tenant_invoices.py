@@ -108,14 +108,7 @@ class Line:
 def _nominal_days(tenant: Tenant, profile: BillingProfile | None, start: date) -> int:
     """The length of the full cycle that contains `start` (a month, or anniversary to
     anniversary), which prorated quantities are measured against."""
-    if profile is not None and profile.is_flat_rate:
-        anchor = profiles.local_date(tenant, tenant.billing_profile_since or tenant.created_at).day
-        first = profiles._month_day(start.year, start.month, anchor)
-        if first > start:
-            first = profiles._add_months(start, -1, anchor)
-        return (profiles._add_months(first, 1, anchor) - first).days
-    first = start.replace(day=1)
-    return (profiles._add_months(first, 1, 1) - first).days
+    return profiles.billing_cycle(tenant, profiles.local_midnight(tenant, start), profile).days
 
 
 def _active_days(tenant: Tenant, start: date, end: date) -> int:
@@ -717,6 +710,40 @@ def invoice_list(*, actor: Actor):
     if actor.tenant_ids is not None:
         invoices = invoices.filter(tenant_id__in=actor.tenant_ids)
     return invoices
+
+
+def invoice_search(
+    *,
+    actor: Actor,
+    tenant_id: str | None = None,
+    status: str | None = None,
+    search: str | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
+):
+    """Tenant Invoices' filters: tenant, status, a search (invoice number, tenant name or
+    SIP prefix) and the issue-date range, within the actor's invoices."""
+    from trunkline.tenants.selectors import tenant_get
+
+    found = invoice_list(actor=actor).select_related("tenant")
+    if tenant_id:
+        found = found.filter(tenant=tenant_get(actor=actor, tenant_id=tenant_id))
+    if status:
+        found = found.filter(status=status)
+    if search:
+        term = search.strip()
+        match = Q(tenant__name__icontains=term) | Q(tenant__sip_prefix__icontains=term)
+        digits = term.upper().removeprefix("INV-").lstrip("0")
+        if digits.isdigit():
+            match |= Q(number=int(digits))
+        found = found.filter(match)
+    if issued_from and issued_to and issued_from > issued_to:
+        raise ValidationFailed("issued_from is after issued_to", field="issued_from")
+    if issued_from:
+        found = found.filter(created_at__date__gte=issued_from)
+    if issued_to:
+        found = found.filter(created_at__date__lte=issued_to)
+    return found
 
 
 def invoice_get(*, actor: Actor, invoice_id: str) -> Invoice:

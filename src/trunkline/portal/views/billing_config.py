@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -433,16 +432,14 @@ def tenant_billing_change(request, tenant_id: str):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                # Both or neither, as PUT /v1/tenants/{id}/billing does.
-                with transaction.atomic():
-                    profiles.tenant_billing_profile_change(
-                        actor=request.actor, tenant=tenant, profile_id=data["billing_profile_id"]
-                    )
-                    tax.tenant_tax_jurisdiction_set(
-                        actor=request.actor,
-                        tenant=tenant,
-                        jurisdiction_id=data["tax_jurisdiction_id"] or None,
-                    )
+                profiles.tenant_billing_set(
+                    actor=request.actor,
+                    tenant=tenant,
+                    changes={
+                        "billing_profile_id": data["billing_profile_id"],
+                        "tax_jurisdiction_id": data["tax_jurisdiction_id"] or None,
+                    },
+                )
             except TrunklineError as error:
                 show_service_error(form, error)
             else:

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from trunkline.billing import tenant_invoices as invoices
-from trunkline.billing.api_invoices import InvoiceQuery, filtered, invoice_out
+from trunkline.billing.api_invoices import invoice_out
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
 from trunkline.core.errors import TrunklineError
@@ -69,7 +69,7 @@ def invoice_list(request):
     if form.is_valid():
         try:
             page = paginate(
-                filtered(actor, InvoiceQuery(**form.query())),
+                invoices.invoice_search(actor=actor, **form.query()),
                 limit=PAGE_SIZE,
                 cursor=request.GET.get("cursor") or None,
                 sort_field="created_at",
