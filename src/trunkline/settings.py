@@ -209,6 +209,11 @@ TRUNKLINE_PAYMENT_PROCESSOR = os.environ.get("TRUNKLINE_PAYMENT_PROCESSOR", "sim
 TRUNKLINE_CARRIER = os.environ.get("TRUNKLINE_CARRIER", "")
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # another Stripe-compatible server
+# The start of the platform account's card statement descriptor (its "shortened
+# descriptor" at Stripe): a partner's descriptor follows it on Platform-mode charges.
+STRIPE_STATEMENT_DESCRIPTOR_PREFIX = os.environ.get(
+    "STRIPE_STATEMENT_DESCRIPTOR_PREFIX", "TRUNKLINE"
+)
 TRUNKLINE_PARTNER_RATE_LIMIT = int(os.environ.get("TRUNKLINE_PARTNER_RATE_LIMIT", "1000"))
 TRUNKLINE_WEBHOOK_ALLOW_PRIVATE = _env_bool("TRUNKLINE_WEBHOOK_ALLOW_PRIVATE")
 

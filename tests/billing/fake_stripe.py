@@ -7,6 +7,15 @@ shapes (https://docs.stripe.com/api):
 - POST /v1/customers
 - POST /v1/payment_methods/{id}/attach, POST /v1/payment_methods/{id}/detach
 - POST /v1/payment_intents (with `confirm=true`), GET /v1/payment_intents/{id}
+- POST /v1/refunds
+- GET /v1/account (the key's own account)
+- POST /v1/accounts, GET and POST /v1/accounts/{id}, POST /v1/account_links (Connect)
+
+Objects belong to the account a request acts for: the `Stripe-Account` header's connected
+account, else the account of the API key (the platform's `api_key`, or a key in
+`other_keys`, standing for a partner's own Stripe account). A customer of one account is
+unknown to another, as at Stripe; `onboard(account_id)` plays the partner finishing the
+hosted onboarding of a connected account.
 
 A 3-D Secure intent created with `return_url` carries `next_action.redirect_to_url`, as
 Stripe's does; `authenticate(intent_id, approved)` plays the cardholder at the bank.
@@ -49,7 +58,11 @@ class Recorded:
 @dataclass
 class FakeStripe:
     api_key: str = "sk_test_fake_secret_key_123"
+    # Other accounts' own secret keys (a partner's Custom Keys) → their account id.
+    other_keys: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    accounts: dict[str, dict] = field(default_factory=dict)
+    refunds: dict[str, dict] = field(default_factory=dict)
     customers: dict[str, dict] = field(default_factory=dict)
     payment_methods: dict[str, dict] = field(default_factory=dict)
     intents: dict[str, dict] = field(default_factory=dict)
@@ -64,13 +77,29 @@ class FakeStripe:
     def handle(self, method: str, path: str, form: dict, headers: dict) -> tuple[int, dict]:
         with self.lock:
             self.requests.append(Recorded(method, path, form, headers))
-            if headers.get("authorization") != f"Bearer {self.api_key}":
+            secret = headers.get("authorization", "").removeprefix("Bearer ")
+            if secret == self.api_key:
+                owner = "acct_platform"
+            elif secret in self.other_keys:
+                owner = self.other_keys[secret]
+            else:
                 return 401, _error(
                     "invalid_request_error", "Invalid API Key provided: sk_test_****", None
                 )
+            acting = headers.get("stripe-account") or owner
+            if acting != owner and (owner != "acct_platform" or acting not in self.accounts):
+                return 403, _error(
+                    "invalid_request_error",
+                    "The provided key does not have access to account "
+                    f"'{acting}' (or that account does not exist).",
+                    None,
+                )
+            # Idempotency keys are per account, as at Stripe.
             key = headers.get("idempotency-key")
+            key = f"{acting}|{key}" if key else None
             if method == "POST" and key and key in self.replies:
                 return self.replies[key]
+            self.acting = acting
             reply = self.route(method, path, form)
             if method == "POST" and key:
                 self.replies[key] = reply
@@ -78,6 +107,31 @@ class FakeStripe:
 
     def route(self, method: str, path: str, form: dict) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
+        if method == "GET" and parts == ["v1", "account"]:
+            return 200, {"id": self.acting, "object": "account"}
+        if method == "POST" and parts == ["v1", "accounts"]:
+            return self.account_create(form)
+        if len(parts) == 3 and parts[:2] == ["v1", "accounts"]:
+            account = self.accounts.get(parts[2])
+            if account is None:
+                return 404, _error(
+                    "invalid_request_error", f"No such account: '{parts[2]}'", "resource_missing"
+                )
+            if method == "POST":
+                descriptor = form.get("settings[payments][statement_descriptor]")
+                if descriptor is not None:
+                    account["settings"]["payments"]["statement_descriptor"] = descriptor
+            return 200, account
+        if method == "POST" and parts == ["v1", "account_links"]:
+            if form.get("account") not in self.accounts or not form.get("return_url"):
+                return 400, _error("invalid_request_error", "Invalid account link.", None)
+            return 200, {
+                "object": "account_link",
+                "url": f"https://connect.stripe.com/setup/e/{form['account']}/fake",
+                "expires_at": 2_000_000_000,
+            }
+        if method == "POST" and parts == ["v1", "refunds"]:
+            return self.refund_create(form)
         if method == "POST" and parts == ["v1", "customers"]:
             return self.customer_create(form)
         if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "payment_methods"]:
@@ -89,13 +143,13 @@ class FakeStripe:
             return self.payment_intent_create(form)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
             intent = self.intents.get(parts[2])
-            if intent is None:
+            if intent is None or intent["_account"] != self.acting:
                 return 404, _error(
                     "invalid_request_error",
                     f"No such payment_intent: '{parts[2]}'",
                     "resource_missing",
                 )
-            return 200, intent
+            return 200, _public(intent)
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({path}).", None)
 
     def customer_create(self, form: dict) -> tuple[int, dict]:
@@ -110,13 +164,62 @@ class FakeStripe:
                 if name.startswith("metadata[")
             },
             "livemode": False,
+            "_account": self.acting,
         }
         self.customers[customer["id"]] = customer
-        return 200, customer
+        return 200, _public(customer)
+
+    def account_create(self, form: dict) -> tuple[int, dict]:
+        if form.get("type") != "express":
+            return 400, _error("invalid_request_error", "Only express accounts here.", None)
+        account = {
+            "id": self.new_id("acct"),
+            "object": "account",
+            "type": "express",
+            "email": form.get("email"),
+            "country": form.get("country"),
+            "details_submitted": False,
+            "charges_enabled": False,
+            "requirements": {"currently_due": ["business_type", "external_account"]},
+            "settings": {"payments": {"statement_descriptor": None}},
+        }
+        self.accounts[account["id"]] = account
+        return 200, account
+
+    def onboard(self, account_id: str) -> None:
+        """The partner completed Stripe's hosted onboarding."""
+        with self.lock:
+            account = self.accounts[account_id]
+            account.update(details_submitted=True, charges_enabled=True)
+            account["requirements"] = {"currently_due": []}
+
+    def refund_create(self, form: dict) -> tuple[int, dict]:
+        intent = self.intents.get(form.get("payment_intent", ""))
+        if intent is None or intent["_account"] != self.acting or intent["status"] != "succeeded":
+            return 400, _error(
+                "invalid_request_error", "No such payment_intent to refund.", "resource_missing"
+            )
+        amount = int(form.get("amount") or intent["amount"])
+        if amount > intent["amount"] - intent.get("_refunded", 0):
+            return 400, _error(
+                "invalid_request_error",
+                "Refund amount is greater than the unrefunded amount.",
+                "amount_too_large",
+            )
+        intent["_refunded"] = intent.get("_refunded", 0) + amount
+        refund = {
+            "id": self.new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+        }
+        self.refunds[refund["id"]] = refund
+        return 200, refund
 
     def payment_method_attach(self, token: str, form: dict) -> tuple[int, dict]:
         customer = form.get("customer")
-        if customer not in self.customers:
+        if customer not in self.customers or self.customers[customer]["_account"] != self.acting:
             return 400, _error(
                 "invalid_request_error", f"No such customer: '{customer}'", None, param="customer"
             )
@@ -170,6 +273,20 @@ class FakeStripe:
 
     def payment_intent_create(self, form: dict) -> tuple[int, dict]:
         method = self.payment_methods.get(form.get("payment_method", ""))
+        customer = self.customers.get(form.get("customer", ""))
+        if customer is None or customer["_account"] != self.acting:
+            return 400, _error(
+                "invalid_request_error", f"No such customer: '{form.get('customer')}'", None
+            )
+        fee = form.get("application_fee_amount")
+        if fee is not None and self.acting == "acct_platform":
+            return 400, _error(
+                "invalid_request_error",
+                "Can only apply an application_fee_amount when the PaymentIntent is "
+                "attempting a direct payment (using an OAuth key or Stripe-Account header) "
+                "or destination payment (using `transfer_data[destination]`).",
+                None,
+            )
         if method is None or method["customer"] != form.get("customer"):
             return 400, _error(
                 "invalid_request_error",
@@ -187,10 +304,13 @@ class FakeStripe:
             "customer": form["customer"],
             "payment_method": method["id"],
             "description": form.get("description"),
+            "application_fee_amount": int(fee) if fee is not None else None,
+            "statement_descriptor_suffix": form.get("statement_descriptor_suffix"),
             "status": "succeeded",
             "next_action": None,
             "last_payment_error": None,
             "livemode": False,
+            "_account": self.acting,
         }
         self.intents[intent["id"]] = intent
         if behaviour == "authentication" and not off_session:
@@ -205,7 +325,7 @@ class FakeStripe:
                 }
             else:
                 intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
-            return 200, intent
+            return 200, _public(intent)
         failure = {
             "authentication": (
                 "authentication_required",
@@ -220,12 +340,12 @@ class FakeStripe:
             ),
         }.get(behaviour)
         if failure is None:
-            return 200, intent
+            return 200, _public(intent)
         code, decline_code, message = failure
         intent["status"] = "requires_payment_method"
         intent["last_payment_error"] = {"type": "card_error", "code": code, "message": message}
         return 402, _error(
-            "card_error", message, code, decline_code=decline_code, payment_intent=intent
+            "card_error", message, code, decline_code=decline_code, payment_intent=_public(intent)
         )
 
     def authenticate(self, intent_id: str, *, approved: bool) -> None:

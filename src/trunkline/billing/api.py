@@ -11,7 +11,6 @@ from pydantic import Field, field_validator
 from trunkline.accounts.api_auth import scope
 from trunkline.billing import ledger, selectors
 from trunkline.billing.exports import wallet_transaction_row, wallet_transactions_csv
-from trunkline.billing.models import Posting
 from trunkline.billing.schemas import WalletOut, WalletTransactionOut
 from trunkline.core.errors import ValidationFailed
 from trunkline.core.pagination import paginate
@@ -38,7 +37,7 @@ class HistoryQuery(Schema):
     @classmethod
     def _known_types(cls, value: str | None) -> str | None:
         if value:
-            unknown = set(value.split(",")) - set(Posting.Type.values)
+            unknown = set(value.split(",")) - ledger.WALLET_TYPES
             if unknown:
                 raise ValueError(f"unknown type {sorted(unknown)[0]!r}")
         return value

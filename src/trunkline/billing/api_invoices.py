@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
+from trunkline.billing import collection
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
@@ -51,6 +52,21 @@ class PaymentOut(Schema):
     created_at: datetime
 
 
+class ChargeOut(Schema):
+    id: str
+    attempt: int
+    status: Literal["PENDING", "SUCCEEDED", "DECLINED", "REQUIRES_ACTION", "ERROR"]
+    amount: str
+    fee: str = Field(description="the platform's fee on this payment")
+    refunded: str
+    mode: str
+    payment_method_id: str
+    card: str = Field(examples=["visa •••• 4242"])
+    message: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
 class InvoiceOut(Schema):
     id: str
     number: str
@@ -79,6 +95,10 @@ class InvoiceOut(Schema):
     overdue_at: datetime | None
     last_reminder_at: datetime | None
     payments: list[PaymentOut]
+    charges: list[ChargeOut] = Field(description="attempts to charge the tenant's card")
+    next_charge_at: datetime | None = Field(
+        description="when the card is tried again automatically"
+    )
     pdf_url: str
     created_at: datetime
 
@@ -114,10 +134,11 @@ class RefundIn(InSchema):
         default=None, max_length=30, description="omit to refund everything paid"
     )
     note: str = Field(default="", max_length=600)
-    destination: Literal["credit", "external"] = Field(
+    destination: Literal["credit", "card", "external"] = Field(
         default="credit",
         description="credit: back to the tenant's account credit, taken off its next "
-        "invoices; external: money you returned yourself",
+        "invoices; card: back to the card a payment on this invoice came from; "
+        "external: money you returned yourself",
     )
 
 
@@ -172,6 +193,8 @@ def invoice_out(invoice: Invoice) -> dict:
             }
             for payment in invoice.payments.all()
         ],
+        "charges": collection.invoice_charges(invoice),
+        "next_charge_at": collection.next_attempt_at(invoice),
         "pdf_url": f"/v1/invoices/{invoice.id}/pdf",
         "created_at": invoice.created_at,
     }
@@ -193,7 +216,7 @@ def list_invoices(request, query: Query[InvoiceQuery]):
             **query.model_dump(
                 include={"tenant_id", "status", "search", "issued_from", "issued_to"}
             ),
-        ).prefetch_related("lines", "payments"),
+        ).prefetch_related("lines", "payments", "charges__payment_method"),
         limit=query.limit,
         cursor=query.cursor,
         sort_field="created_at",
@@ -282,6 +305,16 @@ def refund_invoice(request, invoice_id: str, payload: RefundIn | None = None):
         note=payload.note,
         destination=payload.destination,
     )
+    return _fresh(request, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/charge", response=InvoiceOut, auth=scope("billing:write"))
+def charge_invoice(request, invoice_id: str):
+    """Charge the tenant's default card now for the amount due (an extra attempt, outside
+    the automatic retries). The outcome is the newest entry of `charges`; a decline is not
+    an error. 409 `payment_method_required` without a card, `nothing_due` when paid."""
+    invoice = _get(request, invoice_id)
+    collection.invoice_charge(invoice_id=invoice.id, manual=True, actor=request.actor)
     return _fresh(request, invoice_id)
 
 

@@ -195,7 +195,12 @@ _COUNTER_ACCOUNT = {
 }
 
 CREDIT_TYPES = frozenset({Posting.Type.TOP_UP, Posting.Type.REFUND, Posting.Type.MANUAL_ADJUSTMENT})
-DEBIT_TYPES = frozenset(set(Posting.Type.values) - {Posting.Type.TOP_UP, Posting.Type.REFUND})
+# Tenant card payments never touch a wallet (billing/collection.py posts them).
+TENANT_PAYMENT_TYPES = frozenset(
+    {Posting.Type.TENANT_PAYMENT, Posting.Type.APPLICATION_FEE, Posting.Type.TENANT_REFUND}
+)
+WALLET_TYPES = frozenset(set(Posting.Type.values) - TENANT_PAYMENT_TYPES)
+DEBIT_TYPES = WALLET_TYPES - {Posting.Type.TOP_UP, Posting.Type.REFUND}
 
 
 def _wallet_posting(

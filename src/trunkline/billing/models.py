@@ -31,6 +31,13 @@ class LedgerAccount(models.Model):
         REVENUE_USAGE = "platform.revenue.usage", "Revenue: minutes"
         REVENUE_SUBSCRIPTIONS = "platform.revenue.subscriptions", "Revenue: subscriptions"
         REFUNDS = "platform.refunds", "Refunds"
+        REVENUE_APPLICATION_FEES = (
+            "platform.revenue.application_fees",
+            "Revenue: fees on tenant payments",
+        )
+        # What the platform holds for a partner: its tenants' card payments collected in
+        # Platform mode, less the fee, until they are paid out to the partner.
+        TENANT_PAYMENTS_HELD = "partner.tenant_payments_held", "Tenant payments held"
 
     id = models.CharField(
         primary_key=True, max_length=40, default=id_factory("lac"), editable=False
@@ -79,6 +86,11 @@ class Posting(models.Model):
         REFUND = "refund", "Refund"
         MANUAL_ADJUSTMENT = "manual_adjustment", "Manual adjustment"
         SUBSCRIPTION_INVOICE = "subscription_invoice", "Subscription invoice"
+        # Tenant payments (not the wallet): a card payment collected for a partner in
+        # Platform mode, the platform's fee on a Connect payment, a refund of either.
+        TENANT_PAYMENT = "tenant_payment", "Tenant card payment"
+        APPLICATION_FEE = "application_fee", "Fee on a tenant payment"
+        TENANT_REFUND = "tenant_refund", "Tenant card refund"
 
     id = models.CharField(
         primary_key=True, max_length=40, default=id_factory("pst"), editable=False
@@ -893,3 +905,160 @@ class InvoicePayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} {self.amount_micros}"
+
+
+# --- collecting tenant invoices by card ---------------------------------------------------
+
+
+class CollectionSettings(models.Model):
+    """How a partner collects its tenants' invoices (Settings → Billing → Tenant Billing).
+
+    PLATFORM: charged through the platform's processor account; the platform keeps the
+    fee and pays the rest out. CONNECT: charged on the partner's own connected (Express)
+    account, the fee taken as an application fee. CUSTOM_KEYS: charged with the
+    partner's own secret key, no fee. The secret key is kept sealed (AES-256-GCM, see
+    `core.crypto`) and never shown again; only its last four characters are kept clear.
+    """
+
+    class Mode(models.TextChoices):
+        PLATFORM = "platform", "Platform"
+        CONNECT = "connect", "Connect (Express)"
+        CUSTOM_KEYS = "custom_keys", "Custom Keys"
+
+    class ConnectStatus(models.TextChoices):
+        NONE = "none", "Not started"
+        PENDING = "pending", "Onboarding"
+        ACTIVE = "active", "Active"
+        RESTRICTED = "restricted", "Restricted"
+
+    partner = models.OneToOneField(
+        "accounts.Partner",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="collection_settings",
+    )
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.PLATFORM)
+    statement_descriptor = models.CharField(max_length=22, blank=True)
+    connect_account_id = models.CharField(max_length=64, blank=True)
+    connect_status = models.CharField(
+        max_length=12, choices=ConnectStatus.choices, default=ConnectStatus.NONE
+    )
+    connect_requirements = models.JSONField(default=list, blank=True)
+    connect_checked_at = models.DateTimeField(null=True, blank=True)
+    custom_secret_key_sealed = models.TextField(blank=True)
+    custom_secret_key_last4 = models.CharField(max_length=4, blank=True)
+    # A digest of the key, naming the account its cards were saved at (not a secret:
+    # the key is 100+ random bits).
+    custom_key_fingerprint = models.CharField(max_length=16, blank=True)
+    custom_key_livemode = models.BooleanField(default=False)
+    custom_publishable_key = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.mode}"
+
+
+class TenantPaymentMethod(models.Model):
+    """A tenant's card on file at the account its partner collects with.
+
+    `account` names that account ("platform", the connected account's `acct_…`, or
+    "custom:<last4>" for the partner's own keys): a card lives at one Stripe account, so
+    after the partner changes how it collects, cards saved at the old account cannot be
+    charged and the tenant adds its card again.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("tpm"), editable=False
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="payment_methods"
+    )
+    account = models.CharField(max_length=80)
+    processor = models.CharField(max_length=16)
+    customer_id = models.CharField(max_length=64)
+    processor_id = models.CharField(max_length=64)
+    brand = models.CharField(max_length=20, blank=True)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_default=True, deleted_at__isnull=True),
+                name="one_default_tenant_payment_method",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class InvoiceCharge(models.Model):
+    """One attempt to charge a tenant's card for an invoice.
+
+    The attempt is written PENDING before the processor is called, with the idempotency
+    key `invoice:<id>:<attempt>`, so a retry after a crash asks the processor again with
+    the same key and is answered with the first outcome: a card is never charged twice
+    for one attempt.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        SUCCEEDED = "SUCCEEDED"
+        DECLINED = "DECLINED"
+        REQUIRES_ACTION = "REQUIRES_ACTION"
+        ERROR = "ERROR"  # the processor could not be reached; tried again later
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("ich"), editable=False
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charges")
+    attempt = models.PositiveSmallIntegerField()
+    mode = models.CharField(max_length=12, choices=CollectionSettings.Mode.choices)
+    account = models.CharField(max_length=80)
+    payment_method = models.ForeignKey(
+        TenantPaymentMethod, on_delete=models.PROTECT, related_name="charges"
+    )
+    amount_micros = models.BigIntegerField()
+    fee_micros = models.BigIntegerField(default=0)
+    refunded_micros = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    processor_charge_id = models.CharField(max_length=64, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="invoice_charge_attempt")
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} #{self.attempt} {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"invoice:{self.invoice_id}:{self.attempt}"
+
+
+class SimulatedConnectAccount(models.Model):
+    """The simulated processor's connected accounts: whether the partner finished the
+    simulated hosted onboarding, kept so every process gives the same answer."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    partner_id = models.CharField(max_length=40)
+    details_submitted = models.BooleanField(default=False)
+    charges_enabled = models.BooleanField(default=False)
+    statement_descriptor = models.CharField(max_length=22, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.id

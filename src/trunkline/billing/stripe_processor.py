@@ -18,7 +18,7 @@ import logging
 import stripe
 from django.conf import settings
 
-from trunkline.billing.payments import Card, Charge, PaymentError
+from trunkline.billing.payments import Card, Charge, ConnectAccount, PaymentError, Refund
 from trunkline.core.money import Money
 
 log = logging.getLogger(__name__)
@@ -68,24 +68,41 @@ class StripeProcessor:
             max_network_retries=max_network_retries,
         )
 
-    def customer_create(self, *, partner_id: str, email: str, name: str) -> str:
+    @staticmethod
+    def _options(account: str, **options) -> dict:
+        """Request options; `account` makes the call on the connected account's behalf
+        (the `Stripe-Account` header)."""
+        if account:
+            options["stripe_account"] = account
+        return options
+
+    def customer_create(
+        self, *, partner_id: str, email: str, name: str, tenant_id: str = "", account: str = ""
+    ) -> str:
+        metadata = {"partner_id": partner_id}
+        key = f"customer:{partner_id}"
+        if tenant_id:
+            metadata["tenant_id"] = tenant_id
+            key = f"customer:{tenant_id}:{account or 'own'}"
         try:
             customer = self._client.v1.customers.create(
-                params={"email": email, "name": name, "metadata": {"partner_id": partner_id}},
-                options={"idempotency_key": f"customer:{partner_id}"},
+                params={"email": email, "name": name, "metadata": metadata},
+                options=self._options(account, idempotency_key=key),
             )
         except stripe.StripeError as error:
             raise _failure(error, "create the customer") from None
         return customer.id
 
-    def card_attach(self, *, customer_id: str, token: str) -> Card:
+    def card_attach(self, *, customer_id: str, token: str, account: str = "") -> Card:
         if not token.startswith("pm_"):
             raise PaymentError(
                 "a card is added through the card form (a Stripe PaymentMethod id)",
                 code="card_refused",
             )
         try:
-            method = self._client.v1.payment_methods.attach(token, params={"customer": customer_id})
+            method = self._client.v1.payment_methods.attach(
+                token, params={"customer": customer_id}, options=self._options(account)
+            )
         except stripe.StripeError as error:
             raise _failure(error, "add the card") from None
         if method.type != "card" or method.card is None:
@@ -98,9 +115,9 @@ class StripeProcessor:
             exp_year=method.card.exp_year,
         )
 
-    def card_detach(self, *, card_id: str) -> None:
+    def card_detach(self, *, card_id: str, account: str = "") -> None:
         try:
-            self._client.v1.payment_methods.detach(card_id)
+            self._client.v1.payment_methods.detach(card_id, options=self._options(account))
         except stripe.StripeError as error:
             raise _failure(error, "remove the card") from None
 
@@ -114,6 +131,9 @@ class StripeProcessor:
         idempotency_key: str,
         off_session: bool,
         return_url: str = "",
+        account: str = "",
+        application_fee: Money | None = None,
+        statement_descriptor_suffix: str = "",
     ) -> Charge:
         params = {
             "amount": _cents(amount),
@@ -132,9 +152,16 @@ class StripeProcessor:
             # With a return URL Stripe answers a 3-D Secure request with the bank's page
             # to send the cardholder to (next_action.redirect_to_url), no Stripe.js needed.
             params["return_url"] = return_url
+        if application_fee is not None:
+            # A direct charge on the connected account; this part of it is the platform's.
+            params["application_fee_amount"] = _cents(application_fee)
+        if statement_descriptor_suffix:
+            # Card charges take a suffix to the account's own descriptor (Stripe refuses
+            # a whole `statement_descriptor` on card payments).
+            params["statement_descriptor_suffix"] = statement_descriptor_suffix
         try:
             intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": idempotency_key}
+                params=params, options=self._options(account, idempotency_key=idempotency_key)
             )
         except stripe.CardError as error:
             intent_id = getattr(error.error.payment_intent, "id", "") if error.error else ""
@@ -150,12 +177,89 @@ class StripeProcessor:
             raise _failure(error, "charge the card") from None
         return _charge_of(intent, amount)
 
-    def charge_retrieve(self, *, charge_id: str, amount: Money) -> Charge:
+    def charge_retrieve(self, *, charge_id: str, amount: Money, account: str = "") -> Charge:
         try:
-            intent = self._client.v1.payment_intents.retrieve(charge_id)
+            intent = self._client.v1.payment_intents.retrieve(
+                charge_id, options=self._options(account)
+            )
         except stripe.StripeError as error:
             raise _failure(error, "look up the payment") from None
         return _charge_of(intent, amount)
+
+    def refund(
+        self, *, charge_id: str, amount: Money, idempotency_key: str, account: str = ""
+    ) -> Refund:
+        try:
+            refund = self._client.v1.refunds.create(
+                params={"payment_intent": charge_id, "amount": _cents(amount)},
+                options=self._options(account, idempotency_key=idempotency_key),
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "refund the payment") from None
+        status = refund.status if refund.status in ("succeeded", "pending") else "failed"
+        return Refund(refund.id, status, amount)
+
+    def key_check(self) -> bool:
+        try:
+            self._client.v1.accounts.retrieve_current()
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            return False
+        except stripe.StripeError as error:
+            raise _failure(error, "check the key") from None
+        return True
+
+    def connect_account_create(self, *, partner_id: str, email: str, country: str) -> str:
+        try:
+            account = self._client.v1.accounts.create(
+                params={
+                    "type": "express",
+                    "country": country,
+                    "email": email,
+                    "capabilities": {
+                        "card_payments": {"requested": True},
+                        "transfers": {"requested": True},
+                    },
+                    "metadata": {"partner_id": partner_id},
+                },
+                options={"idempotency_key": f"connect-account:{partner_id}"},
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "create the connected account") from None
+        return account.id
+
+    def connect_onboarding_url(self, *, account: str, return_url: str, refresh_url: str) -> str:
+        try:
+            link = self._client.v1.account_links.create(
+                params={
+                    "account": account,
+                    "type": "account_onboarding",
+                    "return_url": return_url,
+                    "refresh_url": refresh_url,
+                }
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "start the onboarding") from None
+        return link.url
+
+    def connect_account_get(self, *, account: str) -> ConnectAccount:
+        try:
+            found = self._client.v1.accounts.retrieve(account)
+        except stripe.StripeError as error:
+            raise _failure(error, "look up the connected account") from None
+        requirements = getattr(found, "requirements", None)
+        due = tuple(getattr(requirements, "currently_due", None) or ()) if requirements else ()
+        return ConnectAccount(
+            found.id, bool(found.details_submitted), bool(found.charges_enabled), due
+        )
+
+    def connect_descriptor_set(self, *, account: str, statement_descriptor: str) -> None:
+        try:
+            self._client.v1.accounts.update(
+                account,
+                params={"settings": {"payments": {"statement_descriptor": statement_descriptor}}},
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "set the statement descriptor") from None
 
 
 def _charge_of(intent, amount: Money) -> Charge:

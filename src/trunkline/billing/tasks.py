@@ -49,3 +49,23 @@ def tenant_cycles_run(now: str) -> int:
     from trunkline.billing.tenant_invoices import tenant_cycles_run as run
 
     return run(now=datetime.fromisoformat(now))
+
+
+@task()
+def invoice_charge(invoice_id: str, manual: bool = False, now: str = "") -> str:
+    """Enqueued when an invoice is issued (or a tenant adds a card): charge the card."""
+    from trunkline.billing.collection import invoice_charge as charge
+
+    attempt = charge(
+        invoice_id=invoice_id,
+        manual=manual,
+        now=datetime.fromisoformat(now) if now else timezone.now(),
+    )
+    return attempt.status if attempt is not None else ""
+
+
+@task()
+def invoice_charges_run(now: str) -> int:
+    from trunkline.billing.collection import invoice_charges_run as run
+
+    return run(now=datetime.fromisoformat(now))

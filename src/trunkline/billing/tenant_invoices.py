@@ -69,7 +69,7 @@ _QUANTITY = Decimal("0.0001")
 
 S = Invoice.Status
 OPEN_STATUSES = (S.SENT, S.PARTIALLY_PAID, S.OVERDUE)
-REFUND_DESTINATIONS = ("credit", "external")
+REFUND_DESTINATIONS = ("credit", "card", "external")
 
 
 def _cents(micros: Decimal | Fraction | int) -> int:
@@ -349,6 +349,9 @@ def _announce(actor: Actor, invoice: Invoice) -> None:
     )
     event_emit(partner=invoice.tenant.partner, type="invoice.created", data=data)
     _email(invoice, reminder=False)
+    from trunkline.billing.collection import invoice_charge_after_commit
+
+    invoice_charge_after_commit(invoice)
 
 
 def _apply_credit(invoice: Invoice, now: datetime) -> None:
@@ -907,31 +910,55 @@ def invoice_record_payment(
             raise Conflict(
                 f"the amount due is {Money(due).to_json()}", field="amount", type="overpayment"
             )
-        before = invoice_snapshot(invoice)
-        InvoicePayment.objects.create(
-            invoice=invoice,
-            method=method,
-            amount_micros=micros,
-            reference=reference[:100],
-            note=note.strip(),
-            created_at=now,
+        payment_apply(
+            actor, invoice, micros, method=method, reference=reference, note=note, now=now
         )
-        invoice.paid_micros += micros
-        invoice.updated_at = now
-        if invoice.paid_micros >= invoice.total_micros:
-            invoice.status, invoice.paid_at = S.PAID, now
-        elif invoice.status != S.OVERDUE:
-            invoice.status = S.PARTIALLY_PAID
-        invoice.save()
-        _audit(actor, invoice, "invoice.payment_recorded", before, payment=Money(micros).to_json())
-        if invoice.status == S.PAID:
-            event_emit(
-                partner=invoice.tenant.partner,
-                type="invoice.paid",
-                data={"invoice": invoice_snapshot(invoice)},
-            )
-            _lift_non_payment_suspension(invoice.tenant)
     return invoice
+
+
+def payment_apply(
+    actor: Actor,
+    invoice: Invoice,
+    micros: int,
+    *,
+    method: str,
+    reference: str = "",
+    note: str = "",
+    now: datetime,
+) -> None:
+    """Record `micros` received against the locked, open `invoice`: paid in full → PAID,
+    `invoice.paid` and a non-payment suspension lifted once nothing is overdue."""
+    before = invoice_snapshot(invoice)
+    InvoicePayment.objects.create(
+        invoice=invoice,
+        method=method,
+        amount_micros=micros,
+        reference=reference[:100],
+        note=note.strip(),
+        created_at=now,
+    )
+    invoice.paid_micros += micros
+    invoice.updated_at = now
+    if invoice.paid_micros >= invoice.total_micros:
+        invoice.status, invoice.paid_at = S.PAID, now
+    elif invoice.status != S.OVERDUE:
+        invoice.status = S.PARTIALLY_PAID
+    invoice.save()
+    _audit(
+        actor,
+        invoice,
+        "invoice.payment_recorded",
+        before,
+        payment=Money(micros).to_json(),
+        method=method,
+    )
+    if invoice.status == S.PAID:
+        event_emit(
+            partner=invoice.tenant.partner,
+            type="invoice.paid",
+            data={"invoice": invoice_snapshot(invoice)},
+        )
+        _lift_non_payment_suspension(invoice.tenant)
 
 
 def invoice_refund(
@@ -945,14 +972,15 @@ def invoice_refund(
 ) -> Invoice:
     """Give back all (None) or part of what was paid. The invoice keeps its status; the
     refunded amount is recorded against it. `destination`: "credit" restores it to the
-    tenant's account credit, taken off its next invoices; "external" records money the
-    partner returned itself (a cheque, a transfer)."""
+    tenant's account credit, taken off its next invoices; "card" sends it back to the card
+    a payment on this invoice came from (billing/collection.py); "external" records money
+    the partner returned itself (a cheque, a transfer)."""
     _writer(actor)
     now = now or timezone.now()
     if not isinstance(note, str) or len(note) > 300:
         raise ValidationFailed("note is at most 300 characters", field="note")
     if destination not in REFUND_DESTINATIONS:
-        raise ValidationFailed("destination is credit or external", field="destination")
+        raise ValidationFailed("destination is credit, card or external", field="destination")
     with transaction.atomic():
         invoice = _locked(invoice)
         refundable = invoice.paid_micros - invoice.refunded_micros
@@ -966,11 +994,17 @@ def invoice_refund(
                 type="refund_exceeds_payment",
             )
         before = invoice_snapshot(invoice)
+        reference = destination
+        if destination == "card":
+            from trunkline.billing.collection import refund_to_card
+
+            refunds = invoice.payments.filter(method=InvoicePayment.Method.REFUND).count()
+            reference = f"card:{refund_to_card(invoice, micros, refunds + 1, now)}"
         InvoicePayment.objects.create(
             invoice=invoice,
             method=InvoicePayment.Method.REFUND,
             amount_micros=-micros,
-            reference=destination,
+            reference=reference[:100],
             note=note.strip(),
             created_at=now,
         )

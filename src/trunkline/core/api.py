@@ -137,6 +137,7 @@ def build_api() -> NinjaAPI:
 
     from trunkline.billing.api import router as billing_router
     from trunkline.billing.api_calls import router as calls_router
+    from trunkline.billing.api_collection import router as collection_router
     from trunkline.billing.api_invoices import router as invoices_router
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
@@ -158,6 +159,7 @@ def build_api() -> NinjaAPI:
         payments_router,
         calls_router,
         tenant_billing_router,
+        collection_router,
         invoices_router,
         webhooks_router,
         # Before the numbers router: /phone-numbers/available is not a number's id.

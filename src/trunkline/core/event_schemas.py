@@ -116,6 +116,11 @@ class WebhookPaymentMethod(_Data):
     exp_month: int | None
     exp_year: int | None
     is_default: bool
+    tenant_id: str | None = Field(
+        default=None,
+        description="A tenant's card (`tpm_…`), saved to pay its invoices; null: the "
+        "partner's own card (`pmt_…`).",
+    )
 
 
 class PaymentMethodAttachedData(_Data):
@@ -123,7 +128,8 @@ class PaymentMethodAttachedData(_Data):
 
 
 class PaymentFailedData(_Data):
-    """A charge to the partner's card that did not go through."""
+    """A card charge that did not go through: the partner's own card, or (with
+    `tenant_id` and `invoice_id`) a tenant's card charged for one of its invoices."""
 
     charge_id: str = Field(description="The processor's charge id.")
     status: Literal["declined", "requires_action"] = Field(
@@ -133,6 +139,8 @@ class PaymentFailedData(_Data):
     description: str = Field(description="What the charge was for.")
     message: str = Field(description="The processor's reason, safe to show.")
     payment_method_id: str
+    tenant_id: str | None = Field(default=None, description="The tenant whose card it was.")
+    invoice_id: str | None = Field(default=None, description="The invoice being collected.")
 
 
 class WebhookPhoneNumber(_Data):
@@ -220,3 +228,14 @@ class WebhookInvoice(_Data):
 
 class InvoiceEventData(_Data):
     invoice: WebhookInvoice
+
+
+class InvoiceFailedData(_Data):
+    """Charging the tenant's card for an invoice failed; the invoice stays open."""
+
+    invoice: WebhookInvoice
+    attempt: int = Field(description="Which attempt this was, from 1.")
+    message: str = Field(description="The processor's reason, safe to show.")
+    next_attempt_at: str | None = Field(
+        description="When the card is tried again automatically; null: no more tries."
+    )

@@ -123,6 +123,7 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "payment.failed": event_schemas.PaymentFailedData,
     "invoice.created": event_schemas.InvoiceEventData,
     "invoice.paid": event_schemas.InvoiceEventData,
+    "invoice.failed": event_schemas.InvoiceFailedData,
     "phone_number.purchased": event_schemas.PhoneNumberPurchasedData,
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,

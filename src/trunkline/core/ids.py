@@ -81,6 +81,8 @@ PREFIXES = (
     "inv",
     "ivl",
     "ipy",
+    "tpm",
+    "ich",
 )
 
 

@@ -46,6 +46,8 @@ JOBS: tuple[PeriodicJob, ...] = (
     # cycle invoiced, then the profile changes waiting for it applied and trials that ran
     # out converted; sent invoices a week past due flagged overdue.
     PeriodicJob("billing.tenant_cycles_run", "35 * * * *", billing_tasks.tenant_cycles_run),
+    # Card retries of tenant invoices, and charges whose after-issue task was lost.
+    PeriodicJob("billing.invoice_charges_run", "50 * * * *", billing_tasks.invoice_charges_run),
     # A safety net: wallets are reviewed after each debit, this catches any review lost.
     PeriodicJob("billing.wallet_review", "*/5 * * * *", billing_tasks.wallet_review_sweep),
     # Orders, caller ID names and 911 addresses the carrier completes later.

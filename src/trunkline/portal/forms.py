@@ -455,10 +455,14 @@ class WalletHistoryFilterForm(forms.Form):
     type = forms.ChoiceField(label="Type", required=False)
 
     def __init__(self, *args, **kwargs):
+        from trunkline.billing.ledger import WALLET_TYPES
         from trunkline.billing.models import Posting
 
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [("", "All types"), *Posting.Type.choices]
+        self.fields["type"].choices = [
+            ("", "All types"),
+            *((value, label) for value, label in Posting.Type.choices if value in WALLET_TYPES),
+        ]
 
     def clean(self):
         data = super().clean()
