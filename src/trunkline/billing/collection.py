@@ -491,7 +491,6 @@ def tenant_card_add(*, actor: Actor, tenant: Tenant, token) -> TenantPaymentMeth
                 exp_year=card.exp_year,
                 is_default=True,
             )
-            after = card_json(method, found)
             audit_record(
                 actor=actor,
                 partner=partner,
@@ -499,7 +498,7 @@ def tenant_card_add(*, actor: Actor, tenant: Tenant, token) -> TenantPaymentMeth
                 object_type="tenant_payment_method",
                 object_id=method.id,
                 tenant_id=tenant.id,
-                after=after,
+                after=_event_card(method),
             )
             event_emit(
                 partner=partner,
@@ -507,7 +506,7 @@ def tenant_card_add(*, actor: Actor, tenant: Tenant, token) -> TenantPaymentMeth
                 data={"payment_method": _event_card(method)},
             )
         for invoice_id in _open_invoice_ids(tenant):
-            _charge_after_commit(invoice_id)
+            _charge_after_commit(invoice_id, immediate=True)
     return method
 
 
@@ -575,7 +574,7 @@ def tenant_card_delete(
             object_type="tenant_payment_method",
             object_id=card.id,
             tenant_id=tenant.id,
-            before=card_json(card, found),
+            before=_event_card(card),
         )
     gateway, label, account = _gateway(found)
     if card.account == label:
@@ -595,11 +594,11 @@ def _open_invoice_ids(tenant: Tenant) -> list[str]:
     )
 
 
-def _charge_after_commit(invoice_id: str, *, manual: bool = False) -> None:
+def _charge_after_commit(invoice_id: str, *, immediate: bool = False) -> None:
     from trunkline.billing import tasks
 
     transaction.on_commit(
-        lambda: tasks.invoice_charge.enqueue(invoice_id=invoice_id, manual=manual, now=""),
+        lambda: tasks.invoice_charge.enqueue(invoice_id=invoice_id, immediate=immediate, now=""),
         robust=True,
     )
 
@@ -646,12 +645,14 @@ def invoice_charge(
     invoice_id: str,
     now: datetime | None = None,
     manual: bool = False,
+    immediate: bool = False,
     actor: Actor | None = None,
 ) -> InvoiceCharge | None:
     """Charge the tenant's default card for what `invoice_id` has due, as its next
-    attempt (automatic attempts follow `RETRY_AFTER_DAYS`; `manual` tries at once). An
-    attempt left PENDING is asked again with its own key. Returns the attempt, or None
-    when there was nothing to do."""
+    attempt. Automatic attempts follow `RETRY_AFTER_DAYS`; `immediate` (a new card was
+    saved) and `manual` (the partner asked; it also reports why nothing could be charged)
+    try at once. An attempt left PENDING is asked again with its own key. Returns the
+    attempt, or None when there was nothing to do."""
     now = now or timezone.now()
     with transaction.atomic():
         invoice = (
@@ -672,7 +673,7 @@ def invoice_charge(
                 if manual:
                     raise Conflict("nothing is due on this invoice", type="nothing_due")
                 return None
-            if not manual and not _attempt_due(invoice, attempts, now):
+            if not (manual or immediate) and not _attempt_due(invoice, attempts, now):
                 return None
             found = settings_for(partner)
             card = chargeable_card(tenant, found)

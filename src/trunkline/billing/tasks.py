@@ -52,13 +52,13 @@ def tenant_cycles_run(now: str) -> int:
 
 
 @task()
-def invoice_charge(invoice_id: str, manual: bool = False, now: str = "") -> str:
+def invoice_charge(invoice_id: str, immediate: bool = False, now: str = "") -> str:
     """Enqueued when an invoice is issued (or a tenant adds a card): charge the card."""
     from trunkline.billing.collection import invoice_charge as charge
 
     attempt = charge(
         invoice_id=invoice_id,
-        manual=manual,
+        immediate=immediate,
         now=datetime.fromisoformat(now) if now else timezone.now(),
     )
     return attempt.status if attempt is not None else ""

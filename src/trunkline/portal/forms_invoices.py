@@ -88,6 +88,7 @@ class InvoiceRefundForm(InvoicePaymentForm):
         initial="credit",
         choices=(
             ("credit", "Account credit, taken off the tenant's next invoices"),
+            ("card", "A refund to the card it was paid with"),
             ("external", "Money I return myself (cheque, transfer)"),
         ),
         widget=forms.RadioSelect,

@@ -45,6 +45,11 @@ def billing_tabs() -> list[dict]:
         {"key": "profiles", "label": "Billing Config", "url": "/settings/billing/profiles"},
         {"key": "tax", "label": "Tax Jurisdictions", "url": "/settings/billing/tax"},
         {"key": "invoices", "label": "Tenant Invoices", "url": "/settings/billing/invoices"},
+        {
+            "key": "tenant_billing",
+            "label": "Tenant Billing",
+            "url": "/settings/billing/tenant-billing",
+        },
     ]
 
 

@@ -419,7 +419,11 @@ def tenant_billing_context(tenant: Tenant) -> dict:
         "billing_profile__converts_to", "pending_billing_profile", "tax_jurisdiction"
     ).get(pk=tenant.pk)
     cycle = profiles.billing_cycle(tenant, timezone.now())
-    return {"billing_tenant": tenant, "billing_cycle": cycle}
+    from trunkline.billing import collection
+
+    found = collection.settings_for(tenant.partner)
+    cards = [collection.card_json(card, found) for card in collection.tenant_cards(tenant)]
+    return {"billing_tenant": tenant, "billing_cycle": cycle, "tenant_cards": cards}
 
 
 @require_http_methods(["GET", "POST"])

@@ -14,6 +14,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from trunkline.billing import collection
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.api_invoices import invoice_out
 from trunkline.billing.models import Invoice
@@ -128,6 +129,7 @@ def _actions(invoice: Invoice) -> dict:
         "void": invoice.status == S.DRAFT,
         "pay": open_,
         "remind": open_,
+        "charge": open_ and invoice.amount_due_micros > 0,
         "refund": invoice.status in (S.PAID, S.PARTIALLY_PAID, S.OVERDUE)
         and _refundable(invoice) > 0,
     }
@@ -137,7 +139,7 @@ def _actions(invoice: Invoice) -> dict:
 @partner_required
 def invoice_detail(request, invoice_id: str):
     invoice = _invoice(request, invoice_id)
-    prefetch_related_objects([invoice], "lines", "payments")
+    prefetch_related_objects([invoice], "lines", "payments", "charges__payment_method")
     tax_percent = ""
     if invoice.tax_code and invoice.tax_rate is not None:
         tax_percent = format((invoice.tax_rate * 100).normalize(), "f") + "%"
@@ -190,6 +192,15 @@ CONFIRMATIONS = {
         "text": "Email {tenant} that {number} is still open, with the amount due.",
         "done": "Reminder about {number} sent to {tenant}.",
     },
+    "charge": {
+        "service": lambda *, actor, invoice: collection.invoice_charge(
+            invoice_id=invoice.id, manual=True, actor=actor
+        ),
+        "title": "Charge card",
+        "button": "Charge Card",
+        "text": "Charge {tenant}'s default card now for what {number} has due.",
+        "done": "Charged {tenant}'s card for {number}: the result is under Card charges.",
+    },
 }
 
 
@@ -240,6 +251,12 @@ def invoice_void(request, invoice_id: str):
 @writer_required
 def invoice_remind(request, invoice_id: str):
     return _confirmed_action(request, invoice_id, "remind")
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def invoice_charge(request, invoice_id: str):
+    return _confirmed_action(request, invoice_id, "charge")
 
 
 def _money_modal(request, invoice, form, *, template, title, status=200):
