@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.test import TestCase
 
+from tests.billing.subscription_helpers import pdf_text
 from tests.factories import make_partner, make_tenant
 from tests.tasks import run_queued_tasks
 from trunkline.billing import collection, ledger
@@ -117,6 +118,18 @@ def test_a_blank_descriptor_falls_back_to_the_platforms(api):
         api.patch("/v1/tenant-billing", {"statement_descriptor": ""}).json()["statement_descriptor"]
         is None
     )
+
+
+def test_the_invoice_pdf_tells_the_tenant_how_the_charge_reads(api, partner, tenant):
+    invoice = invoice_for(api, tenant)
+    assert "appear on your statement" not in pdf_text(api.get(invoice["pdf_url"]).content)
+    api.patch("/v1/tenant-billing", {"statement_descriptor": "acme phones"})
+    text = pdf_text(api.get(invoice["pdf_url"]).content)
+    # Platform mode: the platform's prefix, then as much of the partner's as fits in 22.
+    assert "Card payments appear on your statement as TRUNKLINE* ACME PHONES." in text
+    connect_active(api, partner)
+    text = pdf_text(api.get(invoice["pdf_url"]).content)
+    assert "Card payments appear on your statement as ACME PHONES." in text
 
 
 def test_bad_settings_bodies_are_refused(api):

@@ -1,13 +1,11 @@
 """20 concurrent top-ups and charges on PostgreSQL end at the exact balance: the row lock
 serialises them, none is lost, and the books still sum to zero."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.db.models import Sum
 
+from tests.concurrency import together
 from tests.factories import make_partner
 from trunkline.billing import ledger
 from trunkline.billing.models import LedgerAccount, Posting
@@ -23,29 +21,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _together(work, count: int) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    failures: list = []
-
-    def run(slot: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[slot] = work(slot)
-        except Exception as error:  # noqa: BLE001 - reported below
-            failures.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(slot,)) for slot in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures
-    return results
 
 
 def test_twenty_concurrent_top_ups_and_charges_give_the_exact_balance():
@@ -70,7 +45,7 @@ def test_twenty_concurrent_top_ups_and_charges_give_the_exact_balance():
             allow_negative=True,
         )
 
-    _together(work, 20)
+    together(work, 20)
     assert ledger.wallet_balance(partner) == Money.parse("96.50")  # 10 × 10.00 − 10 × 0.35
     assert LedgerAccount.objects.aggregate(total=Sum("balance_micros"))["total"] == 0
     wallet = ledger.wallet_account(partner)
@@ -101,7 +76,7 @@ def test_concurrent_purchases_never_overdraw():
         except PaymentRequired:
             return None
 
-    results = _together(work, 12)
+    results = together(work, 12)
     assert sum(result is not None for result in results) == 5  # 5 × 1.75 ≤ 10 < 6 × 1.75
     assert ledger.wallet_balance(partner) == Money.parse("1.25")
 
@@ -119,7 +94,7 @@ def test_the_same_key_from_many_threads_posts_once():
             idempotency_key="the-one-top-up",
         )
 
-    results = _together(work, 8)
+    results = together(work, 8)
     assert len({posting.id for posting, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert ledger.wallet_balance(partner) == Money.parse("50")
@@ -153,7 +128,7 @@ def test_the_same_call_records_imported_concurrently_are_charged_once(carrier):
         own = [{**record, "call_id": f"own-{slot}-{n}"} for n, record in enumerate(batch[:50])]
         return cdrs_ingest(actor=Actor.system(partner=partner), records=own)
 
-    results = _together(work, 6)
+    results = together(work, 6)
     assert not any(result.rejected for result in results), results[0].rejected[:1]
     assert sum(result.accepted for result in results) == 200 + 3 * 50
     assert CallRecord.objects.count() == 350

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.conf import settings
 
-from tests.billing.test_concurrency import _together
+from tests.concurrency import together
 from tests.factories import make_partner
 from trunkline.billing import ledger, payment_services
 from trunkline.billing.models import Posting
@@ -36,7 +36,7 @@ def test_ten_concurrent_checks_recharge_once():
         amount=Money.parse("100"),
     )
     now = datetime(2026, 11, 3, 12, tzinfo=UTC)
-    results = _together(
+    results = together(
         lambda slot: payment_services.wallet_auto_recharge_check(partner=partner, now=now), 10
     )
     assert sum(result is not None for result in results) == 1

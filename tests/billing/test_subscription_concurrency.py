@@ -5,7 +5,7 @@ import pytest
 from django.conf import settings
 
 from tests.billing.subscription_helpers import add_card, at, partner_actor
-from tests.billing.test_concurrency import _together
+from tests.concurrency import together
 from tests.factories import make_partner
 from trunkline.billing.models import PlatformInvoice
 from trunkline.billing.subscriptions import subscription_activate
@@ -32,6 +32,6 @@ def test_twenty_activations_at_once_take_twenty_consecutive_numbers():
             actor=partner_actor(admins[slot]), plan="starter", now=at(2026, 11, 15)
         ).number
 
-    numbers = sorted(_together(work, 20))
+    numbers = sorted(together(work, 20))
     assert numbers == list(range(numbers[0], numbers[0] + 20))
     assert PlatformInvoice.objects.count() == 20

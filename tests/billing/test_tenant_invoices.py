@@ -15,7 +15,7 @@ from trunkline.billing.cdrs import cdrs_ingest
 from trunkline.billing.models import BillingProfile, Invoice, Posting
 from trunkline.billing.tenant_invoices import tenant_cycles_run
 from trunkline.core.actors import Actor
-from trunkline.core.models import Event, OutgoingEmail
+from trunkline.core.models import AuditEntry, Event, OutgoingEmail
 from trunkline.core.money import Money
 from trunkline.phone_numbers import services as numbers
 from trunkline.phone_numbers.carrier import SearchCriteria, carrier
@@ -570,3 +570,115 @@ def test_a_cancelled_tenant_is_billed_to_its_last_day_then_no_more(setup):
     assert lines(invoice) == [("base_fee", "0.4839", "47.90")]
     tenant.refresh_from_db()
     assert tenant.next_cycle_at is None
+
+
+# --- one-time charges on the next invoice -------------------------------------------------------
+
+
+def charge(admin, tenant, description, price, quantity=1, at=None):
+    from trunkline.billing.tenant_charges import tenant_charge_add
+
+    return tenant_charge_add(
+        actor=actor_for_user(admin),
+        tenant=tenant,
+        charge={"description": description, "unit_price": price, "quantity": quantity},
+        now=at,
+    )
+
+
+def test_a_one_time_charge_is_billed_on_the_cycle_it_was_added_in(setup, api):
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    tenant_cycles_run(now=chicago(1, 1, 1))
+    desk_phones = charge(admin, tenant, "Desk phone  Yealink T54W", "189.00", 2, chicago(1, 20))
+    late = charge(admin, tenant, "Porting fee", "25.00", at=chicago(2, 1, 0) + timedelta(minutes=1))
+
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    invoice = Invoice.objects.get(tenant=tenant, period_start=date(2026, 1, 1))
+    assert lines(invoice) == [("base_fee", "1", "99.00"), ("one_time", "2", "378.00")]
+    assert invoice.lines.get(kind="one_time").description == "Desk phone Yealink T54W"
+    listed = api.get(f"/v1/tenants/{tenant.id}/charges").json()["data"]
+    assert [(c["id"], c["status"], c["invoice_id"]) for c in listed] == [
+        (desk_phones.id, "billed", invoice.id),
+        (late.id, "pending", None),
+    ]
+    assert listed[0]["amount"] == "378.00"
+    # Added after January ended: on February's invoice, once.
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    february = Invoice.objects.get(tenant=tenant, period_start=date(2026, 2, 1))
+    assert lines(february) == [("base_fee", "1", "99.00"), ("one_time", "1", "25.00")]
+    pending = api.get(f"/v1/tenants/{tenant.id}/charges?status=pending").json()["data"]
+    assert pending == []
+
+
+def test_a_tenant_caught_up_over_cycles_has_each_charge_billed_once(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    tenant_cycles_run(now=chicago(1, 1, 1))
+    charge(admin, tenant, "Setup fee", "50.00", at=chicago(1, 5))
+    charge(admin, tenant, "Headset", "40.00", at=chicago(2, 5))
+    tenant_cycles_run(now=chicago(3, 1, 1))  # January and February in one run
+    by_month = {
+        invoice.period_start.month: lines(invoice)
+        for invoice in Invoice.objects.filter(tenant=tenant)
+    }
+    assert by_month == {1: [("one_time", "1", "50.00")], 2: [("one_time", "1", "40.00")]}
+
+
+def test_a_pending_charge_can_be_removed_and_a_billed_one_cannot(setup, api):
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    tenant_cycles_run(now=chicago(1, 1, 1))
+    billed = charge(admin, tenant, "Setup fee", "50.00", at=chicago(1, 5))
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    added = api.post(
+        f"/v1/tenants/{tenant.id}/charges", {"description": "Headset", "unit_price": "40.00"}
+    )
+    assert added.status_code == 201, added.json()
+    assert added.json()["status"] == "pending" and added.json()["quantity"] == 1
+
+    refused = api.delete(f"/v1/tenants/{tenant.id}/charges/{billed.id}")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["type"] == "invalid_state_transition"
+    assert api.delete(f"/v1/tenants/{tenant.id}/charges/{added.json()['id']}").status_code == 204
+    assert api.delete(f"/v1/tenants/{tenant.id}/charges/{added.json()['id']}").status_code == 404
+    assert [c["id"] for c in api.get(f"/v1/tenants/{tenant.id}/charges").json()["data"]] == [
+        billed.id
+    ]
+    assert AuditEntry.objects.filter(action="tenant_charge.removed").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"description": "Setup"}, None),
+        ({"description": "Setup", "unit_price": "0"}, "charge.unit_price"),
+        ({"description": "Setup", "unit_price": "1.005"}, "charge.unit_price"),
+        ({"description": "Setup", "unit_price": "10", "quantity": 0}, "charge.quantity"),
+        ({"description": "   ", "unit_price": "10"}, "charge.description"),
+        ({"description": "Setup", "unit_price": "10", "colour": "red"}, None),
+        ({"description": "Setup", "unit_price": 10.5}, None),
+    ],
+)
+def test_bad_charges_are_refused_and_change_nothing(setup, api, body, field):
+    tenant = tenant_on(setup, "Flat Rate Starter", chicago(1, 1))
+    response = api.post(f"/v1/tenants/{tenant.id}/charges", body)
+    assert response.status_code == 422, response.json()
+    if field:
+        assert response.json()["error"]["field"] == field
+    assert api.get(f"/v1/tenants/{tenant.id}/charges").json()["data"] == []
+
+
+def test_charges_are_the_partners_own_and_not_for_cancelled_tenants(setup, api):
+    _, other_admin = make_partner()
+    theirs = tenant_on(other_admin, "Flat Rate Starter", chicago(1, 1))
+    body = {"description": "Setup", "unit_price": "10"}
+    assert api.post(f"/v1/tenants/{theirs.id}/charges", body).status_code == 404
+    assert api.get(f"/v1/tenants/{theirs.id}/charges").status_code == 404
+    ours = tenant_on(setup, "Flat Rate Starter", chicago(1, 1))
+    Tenant.objects.filter(pk=ours.pk).update(
+        status=Tenant.Status.CANCELLED, cancelled_at=chicago(1, 10)
+    )
+    response = api.post(f"/v1/tenants/{ours.id}/charges", body)
+    assert response.status_code == 409
+    assert api.get(f"/v1/tenants/{ours.id}/charges").json()["data"] == []

@@ -5,14 +5,17 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 
 from tests.factories import make_partner
 from trunkline.core.email import (
     RETRY_DELAYS,
     email_deliver,
+    emails_deliver,
     emails_deliver_due,
     send_branded_email,
+    send_branded_emails,
 )
 from trunkline.core.models import OutgoingEmail
 
@@ -21,11 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Status = OutgoingEmail.Status
 
 
-class RefusingBackend:
+class RefusingBackend(BaseEmailBackend):
     """A mail server that is down: every send raises, as smtplib does."""
-
-    def __init__(self, *args, **kwargs):
-        pass
 
     def send_messages(self, messages):
         raise ConnectionRefusedError(111, "Connection refused")
@@ -144,3 +144,52 @@ def test_delivered_emails_are_removed_after_thirty_days(partner):
     assert OutgoingEmail.objects.count() == 1
     emails_deliver_due(now=sent_at + timedelta(days=31))
     assert OutgoingEmail.objects.count() == 0
+
+
+class PickyBackend(BaseEmailBackend):
+    """A mail server that refuses one mailbox and takes the rest."""
+
+    def send_messages(self, messages):
+        for message in messages:
+            if "refused@example.com" in message.to:
+                raise ConnectionRefusedError(111, "Mailbox unavailable")
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+def test_a_batch_is_sent_together_and_one_refusal_holds_back_only_its_email(
+    partner, mail_server_down, settings
+):
+    queued = send_branded_emails(
+        [
+            (partner, "one@example.com", "Invoice 1", "x"),
+            (partner, "refused@example.com", "Invoice 2", "x"),
+            (partner, "three@example.com", "Invoice 3", "x"),
+            (partner, "", "nobody to send to", "x"),
+        ]
+    )
+    assert queued == 3
+    assert OutgoingEmail.objects.filter(status=Status.QUEUED).count() == 3
+    settings.EMAIL_BACKEND = f"{__name__}.PickyBackend"
+    at = OutgoingEmail.objects.order_by("next_attempt_at").last().next_attempt_at
+    assert emails_deliver_due(now=at + RETRY_DELAYS[0]) == 2
+    assert sorted(m.subject for m in mail.outbox) == ["Invoice 1", "Invoice 3"]
+    refused = OutgoingEmail.objects.get(recipients=["refused@example.com"])
+    assert refused.status == Status.QUEUED and "Mailbox unavailable" in refused.last_error
+    assert refused.claim_token == ""
+    sent = OutgoingEmail.objects.filter(status=Status.SENT)
+    assert sent.count() == 2 and all(row.sealed_message is None for row in sent)
+
+
+def test_a_batch_delivers_only_the_emails_it_claimed(partner, mail_server_down, settings):
+    send_branded_emails([(partner, f"{n}@example.com", f"Invoice {n}", "x") for n in range(3)])
+    rows = list(OutgoingEmail.objects.order_by("subject"))
+    at = rows[-1].next_attempt_at + RETRY_DELAYS[0]
+    # Another process has just claimed the first one and is talking to the mail server.
+    OutgoingEmail.objects.filter(pk=rows[0].pk).update(
+        status=Status.SENDING, claimed_at=at, claim_token="theirs"
+    )
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert emails_deliver([row.id for row in rows], now=at) == 2
+    assert sorted(m.subject for m in mail.outbox) == ["Invoice 1", "Invoice 2"]
+    assert OutgoingEmail.objects.get(pk=rows[0].pk).status == Status.SENDING

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 
-from tests.billing.test_concurrency import _together
+from tests.concurrency import together
 from tests.factories import make_partner, make_tenant
 from trunkline.billing.cdrs import cdrs_ingest
 from trunkline.billing.models import TenantUsage
@@ -57,7 +57,7 @@ def test_concurrent_batches_crossing_the_spend_cap_suspend_once(carrier):
         changes={"monthly_spend_limit": Money(per_minute * 150).rounded_to_cents().to_json()},
     )
 
-    results = _together(
+    results = together(
         lambda slot: cdrs_ingest(actor=Actor.system(partner=partner), records=batch(slot)), 20
     )
     assert sum(result.accepted for result in results) == 200

@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
-from trunkline.billing import collection
+from trunkline.billing import collection, tenant_charges
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
@@ -323,3 +323,63 @@ def remind_invoice(request, invoice_id: str):
     """Send Reminder: email the tenant about an open invoice again."""
     invoices.invoice_send_reminder(actor=request.actor, invoice=_get(request, invoice_id))
     return _fresh(request, invoice_id)
+
+
+# --- one-time charges for the next invoice ---------------------------------------------------
+
+
+class TenantChargeOut(Schema):
+    id: str
+    tenant_id: str
+    description: str
+    quantity: int
+    unit_price: str
+    amount: str = Field(description="quantity × unit price")
+    status: Literal["pending", "billed"] = Field(
+        description="pending until the tenant's next cycle invoice bills it"
+    )
+    invoice_id: str | None = Field(description="the invoice that billed it")
+    created_at: datetime
+
+
+class TenantChargeQuery(Schema):
+    status: Literal["pending", "billed"] | None = None
+
+
+@router.get(
+    "/tenants/{tenant_id}/charges",
+    response=ListOut[TenantChargeOut],
+    auth=scope("billing:read"),
+)
+def list_tenant_charges(request, tenant_id: str, query: Query[TenantChargeQuery]):
+    """The tenant's one-time charges, oldest first: pending ones wait for its next cycle
+    invoice, billed ones name the invoice."""
+    tenant = tenant_selectors.tenant_get(actor=request.actor, tenant_id=tenant_id[:64])
+    charges = tenant_charges.tenant_charges(tenant, status=query.status)
+    return {"data": [tenant_charges.charge_json(c) for c in charges], "next_cursor": None}
+
+
+@router.post(
+    "/tenants/{tenant_id}/charges",
+    response={201: TenantChargeOut},
+    auth=scope("billing:write"),
+)
+def add_tenant_charge(request, tenant_id: str, payload: LineIn):
+    """Add a one-time charge (a setup fee, a device) to the tenant's next cycle invoice."""
+    tenant = tenant_selectors.tenant_get(actor=request.actor, tenant_id=tenant_id[:64])
+    charge = tenant_charges.tenant_charge_add(
+        actor=request.actor, tenant=tenant, charge=payload.model_dump()
+    )
+    return Status(201, tenant_charges.charge_json(charge))
+
+
+@router.delete(
+    "/tenants/{tenant_id}/charges/{charge_id}",
+    response={204: None},
+    auth=scope("billing:write"),
+)
+def remove_tenant_charge(request, tenant_id: str, charge_id: str):
+    """Remove a pending charge; a billed one is refunded from its invoice instead."""
+    tenant = tenant_selectors.tenant_get(actor=request.actor, tenant_id=tenant_id[:64])
+    tenant_charges.tenant_charge_remove(actor=request.actor, tenant=tenant, charge_id=charge_id)
+    return Status(204, None)

@@ -606,12 +606,25 @@ def _charge_after_commit(invoice_id: str, *, immediate: bool = False) -> None:
 def invoice_charge_after_commit(invoice: Invoice) -> None:
     """Called as an invoice is issued: once it commits, charge the tenant's default card
     for what is due, when it has one at the account its partner collects with."""
-    if invoice.amount_due_micros <= 0:
+    invoices_charge_after_commit([invoice])
+
+
+def invoices_charge_after_commit(invoices: list[Invoice]) -> None:
+    """`invoice_charge_after_commit` for a batch of invoices issued together: one read
+    of which of their tenants have a card."""
+    due = [invoice for invoice in invoices if invoice.amount_due_micros > 0]
+    if not due:
         return
-    if TenantPaymentMethod.objects.filter(
-        tenant_id=invoice.tenant_id, is_default=True, deleted_at__isnull=True
-    ).exists():
-        _charge_after_commit(invoice.id)
+    with_card = set(
+        TenantPaymentMethod.objects.filter(
+            tenant_id__in={invoice.tenant_id for invoice in due},
+            is_default=True,
+            deleted_at__isnull=True,
+        ).values_list("tenant_id", flat=True)
+    )
+    for invoice in due:
+        if invoice.tenant_id in with_card:
+            _charge_after_commit(invoice.id)
 
 
 def _attempt_due(invoice: Invoice, attempts: list[InvoiceCharge], now: datetime) -> bool:
@@ -638,6 +651,20 @@ def _suffix(descriptor: str) -> str:
     prefix = django_settings.STRIPE_STATEMENT_DESCRIPTOR_PREFIX
     room = 22 - len(prefix) - 2
     return descriptor[:room].strip() if room > 0 else ""
+
+
+def statement_line(partner) -> str:
+    """How the partner's card charges read on a tenant's card statement ("" when it has
+    no descriptor of its own): in Platform mode the platform's prefix with the partner's
+    descriptor after it, otherwise the descriptor itself."""
+    found = CollectionSettings.objects.filter(partner=partner).first()
+    if found is None or not found.statement_descriptor:
+        return ""
+    if found.mode != Mode.PLATFORM:
+        return found.statement_descriptor
+    suffix = _suffix(found.statement_descriptor)
+    prefix = django_settings.STRIPE_STATEMENT_DESCRIPTOR_PREFIX
+    return f"{prefix}* {suffix}" if suffix else prefix
 
 
 def invoice_charge(

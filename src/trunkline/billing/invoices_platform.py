@@ -26,8 +26,16 @@ ISSUER = "Trunkline"
 def invoice_number_next(counter_name: str = COUNTER) -> int:
     """Take the next invoice number of a series (the platform's, or one partner's for its
     tenant invoices); call inside the transaction that writes the invoice."""
+    return invoice_numbers_take(counter_name, 1)
+
+
+def invoice_numbers_take(counter_name: str, count: int) -> int:
+    """Take `count` consecutive numbers of a series at once (for a batch of invoices
+    written together); returns the first. Call inside the transaction that writes them."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("an invoice number is taken in the transaction that uses it")
+    if count < 1:
+        raise ValueError("take at least one number")
     counter = InvoiceCounter.objects.select_for_update().filter(name=counter_name).first()
     if counter is None:
         try:
@@ -36,9 +44,10 @@ def invoice_number_next(counter_name: str = COUNTER) -> int:
         except IntegrityError:  # created by a concurrent first issue
             pass
         counter = InvoiceCounter.objects.select_for_update().get(name=counter_name)
-    counter.last_number += 1
+    first = counter.last_number + 1
+    counter.last_number += count
     counter.save(update_fields=["last_number"])
-    return counter.last_number
+    return first
 
 
 def invoice_issue(

@@ -1062,3 +1062,30 @@ class SimulatedConnectAccount(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class TenantCharge(models.Model):
+    """A one-time charge (a setup fee, a desk phone) waiting for the tenant's next cycle
+    invoice; `invoice` is set when that invoice bills it, and a billed charge stays."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("tch"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="one_time_charges"
+    )
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price_micros = models.BigIntegerField()
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="one_time_charges"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["tenant", "invoice"])]
+
+    def __str__(self) -> str:
+        return f"{self.description} × {self.quantity}"

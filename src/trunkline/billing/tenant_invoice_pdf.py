@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fpdf import FPDF
 
+from trunkline.billing.collection import statement_line
 from trunkline.billing.invoices_platform import pdf_dollars, pdf_text
 from trunkline.billing.models import Invoice
 from trunkline.core.money import Money
@@ -75,4 +76,9 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
         pdf.ln(4)
         pdf.set_font("Helvetica", "", 9)
         pdf.multi_cell(0, 5, pdf_text(invoice.memo))
+    descriptor = statement_line(partner)
+    if descriptor:
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "", 9)
+        pdf.multi_cell(0, 5, pdf_text(f"Card payments appear on your statement as {descriptor}."))
     return bytes(pdf.output())

@@ -25,6 +25,7 @@ invoice is unpaid `OVERDUE_AFTER_DAYS` after its due date; only a DRAFT can be v
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -37,7 +38,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from trunkline.billing import profiles
-from trunkline.billing.invoices_platform import invoice_number_next
+from trunkline.billing.invoices_platform import invoice_number_next, invoice_numbers_take
 from trunkline.billing.models import (
     BillingProfile,
     CallRecord,
@@ -45,11 +46,18 @@ from trunkline.billing.models import (
     InvoiceLine,
     InvoicePayment,
     ServicePeriod,
+    TenantCharge,
 )
 from trunkline.billing.service_periods import days_held, periods_overlapping
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_record, event_emit
-from trunkline.core.email import send_branded_email
+from trunkline.core.audit import (
+    audit_entry,
+    audit_record,
+    audit_records,
+    event_emit,
+    events_emit,
+)
+from trunkline.core.email import send_branded_email, send_branded_emails
 from trunkline.core.errors import (
     Conflict,
     InvalidTransition,
@@ -59,6 +67,8 @@ from trunkline.core.errors import (
 )
 from trunkline.core.money import Money, MoneyError
 from trunkline.tenants.models import Tenant
+
+log = logging.getLogger(__name__)
 
 DUE_DAYS = 7  # an issued invoice is due a week later
 OVERDUE_AFTER_DAYS = 7  # the partner guide: "flagged at 7 days overdue"
@@ -91,6 +101,7 @@ class Line:
     description: str
     exact: Fraction
     unit_price_micros: int
+    charge_id: str = ""  # the one-time charge (`TenantCharge`) the line bills
 
     @property
     def quantity(self) -> Decimal:
@@ -159,9 +170,12 @@ def cycle_lines(
     start: date,
     end: date,
     prefetched: Prefetched | None = None,
+    charges: list[TenantCharge] | None = None,
 ) -> list[Line]:
     """The lines of the cycle [start, end) on `profile` (nothing rounded but the lines);
-    the tenant's usage from `prefetched` when it was read for this very cycle."""
+    the tenant's usage from `prefetched` when it was read for this very cycle, and its
+    pending one-time charges from `charges` when given (read here otherwise): those added
+    before the cycle ended."""
     if prefetched is not None and not prefetched.covers(tenant, start, end):
         prefetched = None
     lines: list[Line] = []
@@ -232,7 +246,30 @@ def cycle_lines(
             if covered:
                 label += f" ({_shown(covered)} included)"
             lines.append(Line("minutes", label, billable, rate))
+
+    ends_at = profiles.local_midnight(tenant, end)
+    if charges is None:
+        charges = list(TenantCharge.objects.filter(tenant=tenant, invoice__isnull=True))
+    for charge in charges:
+        if charge.created_at < ends_at:
+            lines.append(
+                Line(
+                    "one_time",
+                    charge.description,
+                    Fraction(charge.quantity),
+                    charge.unit_price_micros,
+                    charge_id=charge.id,
+                )
+            )
     return lines
+
+
+def _charges_billed(pending: list[tuple[Invoice, list[Line]]]) -> None:
+    """Mark the one-time charges the invoices' lines bill as billed by them."""
+    for invoice, lines in pending:
+        billed = [line.charge_id for line in lines if line.charge_id]
+        if billed:
+            TenantCharge.objects.filter(pk__in=billed, invoice__isnull=True).update(invoice=invoice)
 
 
 # --- writing invoices ---------------------------------------------------------------------
@@ -254,7 +291,7 @@ def _totals(invoice: Invoice, lines: list[Line], tenant: Tenant) -> None:
     invoice.total_micros = invoice.subtotal_micros + invoice.tax_micros
 
 
-def _write(
+def _invoice(
     *,
     tenant: Tenant,
     lines: list[Line],
@@ -266,6 +303,7 @@ def _write(
     memo: str = "",
     issued: bool = False,
 ) -> Invoice:
+    """The invoice of these lines, not yet numbered or written."""
     invoice = Invoice(
         partner_id=tenant.partner_id,
         tenant=tenant,
@@ -282,23 +320,72 @@ def _write(
     _totals(invoice, lines, tenant)
     if issued:  # written as sent at once, not as a draft updated a moment later
         _mark_issued(invoice, now)
+    return invoice
+
+
+def _line_rows(invoice: Invoice, lines: list[Line]) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=line.kind,
+            description=line.description[:200],
+            quantity=line.quantity,
+            unit_price_micros=line.unit_price_micros,
+            amount_micros=line.amount_micros,
+        )
+        for position, line in enumerate(lines, start=1)
+    ]
+
+
+def _write(*, tenant: Tenant, lines: list[Line], **fields) -> Invoice:
+    """Number and write one invoice (the arguments of `_invoice`) with its lines."""
+    invoice = _invoice(tenant=tenant, lines=lines, **fields)
     invoice.number = invoice_number_next(_counter(tenant.partner_id))
     invoice.save(force_insert=True)
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                position=position,
-                kind=line.kind,
-                description=line.description[:200],
-                quantity=line.quantity,
-                unit_price_micros=line.unit_price_micros,
-                amount_micros=line.amount_micros,
-            )
-            for position, line in enumerate(lines, start=1)
-        ]
-    )
+    InvoiceLine.objects.bulk_create(_line_rows(invoice, lines))
+    _charges_billed([(invoice, lines)])
     return invoice
+
+
+@dataclass
+class _Batch:
+    """Cycle invoices of many tenants, numbered and written together by the billing-cycle
+    job: one counter update per partner and one insert each for the invoices, their lines,
+    audit rows, events, webhook deliveries and emails."""
+
+    pending: list[tuple[Invoice, list[Line]]] = field(default_factory=list)
+    # The chunk's pending one-time charges by tenant, read under the tenants' locks.
+    charges: dict[str, list[TenantCharge]] = field(default_factory=dict)
+
+    def add(self, invoice: Invoice, lines: list[Line]) -> None:
+        self.pending.append((invoice, lines))
+
+    taken: set[str] = field(default_factory=set)
+
+    def charges_of(self, tenant: Tenant) -> list[TenantCharge]:
+        """The tenant's charges not yet billed by an earlier cycle of this batch."""
+        return [c for c in self.charges.get(tenant.id, []) if c.id not in self.taken]
+
+    def write(self) -> list[Invoice]:
+        invoices = [invoice for invoice, _ in self.pending]
+        by_partner: dict[str, list[Invoice]] = defaultdict(list)
+        for invoice in invoices:
+            by_partner[invoice.partner_id].append(invoice)
+        for partner_id in sorted(by_partner):  # counters locked in one order
+            numbered = by_partner[partner_id]
+            first = invoice_numbers_take(_counter(partner_id), len(numbered))
+            for offset, invoice in enumerate(numbered):
+                invoice.number = first + offset
+        Invoice.objects.bulk_create(invoices, batch_size=500)
+        InvoiceLine.objects.bulk_create(
+            [row for invoice, lines in self.pending for row in _line_rows(invoice, lines)],
+            batch_size=1000,
+        )
+        _charges_billed(self.pending)
+        _announce(invoices)
+        self.pending = []
+        return invoices
 
 
 def invoice_snapshot(invoice: Invoice) -> dict:
@@ -332,26 +419,36 @@ def _issue(actor: Actor, invoice: Invoice, now: datetime) -> None:
     _mark_issued(invoice, now)
     invoice.save()
     _apply_credit(invoice, now)
-    _announce(actor, invoice)
+    _announce([invoice], actor)
 
 
-def _announce(actor: Actor, invoice: Invoice) -> None:
-    """An issued invoice's audit row, `invoice.created` and email to the tenant."""
-    data = {"invoice": invoice_snapshot(invoice)}
-    audit_record(
-        actor=actor,
-        partner=invoice.tenant.partner,
-        action="invoice.issued",
-        object_type="invoice",
-        object_id=invoice.id,
-        tenant_id=invoice.tenant_id,
-        after=data["invoice"],
-    )
-    event_emit(partner=invoice.tenant.partner, type="invoice.created", data=data)
-    _email(invoice, reminder=False)
-    from trunkline.billing.collection import invoice_charge_after_commit
+def _announce(invoices: list[Invoice], actor: Actor | None = None) -> None:
+    """Issued invoices' audit rows, `invoice.created` events and emails to the tenants,
+    and their card charges once committed; the actor is the system of each invoice's
+    partner unless given."""
+    from trunkline.billing.collection import invoices_charge_after_commit
 
-    invoice_charge_after_commit(invoice)
+    entries, events, emails = [], [], []
+    for invoice in invoices:
+        partner = invoice.tenant.partner
+        snapshot = invoice_snapshot(invoice)
+        entries.append(
+            audit_entry(
+                actor=actor or Actor.system(partner=partner),
+                partner=partner,
+                action="invoice.issued",
+                object_type="invoice",
+                object_id=invoice.id,
+                tenant_id=invoice.tenant_id,
+                after=snapshot,
+            )
+        )
+        events.append((partner, "invoice.created", {"invoice": snapshot}))
+        emails.append(_email_message(invoice, reminder=False))
+    audit_records(entries)
+    events_emit(events)
+    send_branded_emails(emails)
+    invoices_charge_after_commit(invoices)
 
 
 def _apply_credit(invoice: Invoice, now: datetime) -> None:
@@ -377,7 +474,8 @@ def _apply_credit(invoice: Invoice, now: datetime) -> None:
     invoice.save(update_fields=["paid_micros", "status", "paid_at"])
 
 
-def _email(invoice: Invoice, *, reminder: bool) -> None:
+def _email_message(invoice: Invoice, *, reminder: bool) -> tuple:
+    """(partner, to, subject, body) of the email that sends or reminds of an invoice."""
     partner, tenant = invoice.tenant.partner, invoice.tenant
     total = Money(invoice.total_micros).to_json()
     due = Money(invoice.amount_due_micros).to_json()
@@ -404,7 +502,12 @@ def _email(invoice: Invoice, *, reminder: bool) -> None:
             f"Due date: {invoice.due_date:%B %-d, %Y}" if invoice.due_date else "",
         ]
     )
-    send_branded_email(partner=partner, to=tenant.billing_email, subject=subject, body=body)
+    return partner, tenant.billing_email, subject, body
+
+
+def _email(invoice: Invoice, *, reminder: bool) -> None:
+    partner, to, subject, body = _email_message(invoice, reminder=reminder)
+    send_branded_email(partner=partner, to=to, subject=subject, body=body)
 
 
 def invoice_for_cycle(
@@ -413,9 +516,12 @@ def invoice_for_cycle(
     end: date,
     now: datetime,
     prefetched: Prefetched | None = None,
+    batch: _Batch | None = None,
 ) -> Invoice | None:
     """Bill the ended cycle [start, end) (once: a second call finds the first invoice).
-    No invoice when there is nothing to bill. Call with the tenant row locked."""
+    No invoice when there is nothing to bill. Call with the tenant row locked. With a
+    `batch`, the invoice is left to it to write (unless account credit is to be taken
+    off it, which needs it written)."""
     profile = profiles.billing_profile_on(tenant, start)
     if profile is None:
         return None
@@ -429,26 +535,25 @@ def invoice_for_cycle(
         ).first()
         if existing is not None:
             return existing
-    lines = cycle_lines(tenant, profile, start, end, prefetched)
+    charges = batch.charges_of(tenant) if batch is not None else None
+    lines = cycle_lines(tenant, profile, start, end, prefetched, charges)
     if not lines:
         return None
+    if batch is not None:
+        batch.taken.update(line.charge_id for line in lines if line.charge_id)
+    fields = {"kind": Invoice.Kind.CYCLE, "start": start, "end": end, "profile": profile}
+    if batch is not None and tenant.credit_micros <= 0:
+        invoice = _invoice(tenant=tenant, lines=lines, now=now, issued=True, **fields)
+        batch.add(invoice, lines)
+        return invoice
     try:
         with transaction.atomic():
-            invoice = _write(
-                tenant=tenant,
-                lines=lines,
-                kind=Invoice.Kind.CYCLE,
-                start=start,
-                end=end,
-                profile=profile,
-                now=now,
-                issued=True,
-            )
+            invoice = _write(tenant=tenant, lines=lines, now=now, issued=True, **fields)
     except IntegrityError:  # written by a concurrent run since we looked
         return Invoice.objects.get(tenant=tenant, period_start=start, kind=Invoice.Kind.CYCLE)
     if tenant.credit_micros > 0:  # the tenant row is locked: its credit is current
         _apply_credit(invoice, now)
-    _announce(Actor.system(partner=tenant.partner), invoice)
+    _announce([invoice])
     return invoice
 
 
@@ -479,7 +584,12 @@ def _next_period(tenant: Tenant, now: datetime) -> tuple[date, date, datetime] |
     return start, end, ends_at
 
 
-def _advance(tenant: Tenant, now: datetime, prefetched: Prefetched | None = None) -> int:
+def _advance(
+    tenant: Tenant,
+    now: datetime,
+    prefetched: Prefetched | None = None,
+    batch: _Batch | None = None,
+) -> int:
     """Bill every period of the tenant that ended by `now` and apply what happens at its
     end (a pending profile, a trial converting). Returns invoices written."""
     written = 0
@@ -492,7 +602,7 @@ def _advance(tenant: Tenant, now: datetime, prefetched: Prefetched | None = None
         if period is None:
             break
         start, end, ends_at = period
-        if end > start and invoice_for_cycle(tenant, start, end, now, prefetched):
+        if end > start and invoice_for_cycle(tenant, start, end, now, prefetched, batch):
             written += 1
         tenant.billed_through = max(end, start)
         profiles.apply_cycle_end(tenant, ends_at, end)
@@ -519,9 +629,7 @@ def tenant_cycles_run(*, now: datetime | None = None) -> int:
     due = list(due)
     for first in range(0, len(due), PREFETCH_TENANTS):
         chunk = due[first : first + PREFETCH_TENANTS]
-        usage = _prefetch(chunk, now)
-        for tenant_id in chunk:
-            written += _bill_tenant(tenant_id, now, usage.get(tenant_id))
+        written += _bill_chunk(chunk, now, _prefetch(chunk, now))
     invoices_flag_overdue(now=now)
     tenants_suspend_for_non_payment(now=now)
     return written
@@ -586,29 +694,67 @@ def _prefetch(tenant_ids: list[str], now: datetime) -> dict[str, Prefetched]:
     return cycles
 
 
+_TENANT_CYCLE_FIELDS = (*profiles.TENANT_BILLING_FIELDS, "billed_through", "next_cycle_at")
+
+
+def _tenants_locked():
+    return Tenant.objects.select_for_update(of=("self",)).select_related(
+        "partner",
+        "billing_profile__converts_to",
+        "pending_billing_profile",
+        "tax_jurisdiction",
+    )
+
+
+def _bill_chunk(tenant_ids: list[str], now: datetime, usage: dict[str, Prefetched]) -> int:
+    """Bill a chunk of due tenants in one transaction under all their row locks (taken in
+    id order, so concurrent runs queue rather than deadlock), the invoices written
+    together (`_Batch`). The chunk is all or nothing: when an invoice of it is refused —
+    one written meanwhile by another path — or anything in it fails, it is rolled back and
+    its tenants are billed one at a time, so one tenant's trouble holds back only itself.
+    Returns invoices written."""
+    try:
+        with transaction.atomic():
+            tenants = list(_tenants_locked().filter(pk__in=tenant_ids).order_by("pk"))
+            batch = _Batch()
+            pending = TenantCharge.objects.filter(tenant_id__in=tenant_ids, invoice__isnull=True)
+            for charge in pending:
+                batch.charges.setdefault(charge.tenant_id, []).append(charge)
+            written = 0
+            moved: dict[tuple, list[str]] = defaultdict(list)
+            for tenant in tenants:
+                if tenant.next_cycle_at is not None and tenant.next_cycle_at > now:
+                    continue  # another run moved it on
+                before = [getattr(tenant, name) for name in profiles.TENANT_BILLING_FIELDS]
+                written += _advance(tenant, now, usage.get(tenant.id), batch)
+                if before != [getattr(tenant, name) for name in profiles.TENANT_BILLING_FIELDS]:
+                    tenant.save(update_fields=list(profiles.TENANT_BILLING_FIELDS))
+                moved[(tenant.billed_through, tenant.next_cycle_at)].append(tenant.id)
+            batch.write()
+            # Tenants moved on to the same cycle (at month-end, one per time zone) in one
+            # update each.
+            for (billed_through, next_cycle_at), ids in moved.items():
+                Tenant.objects.filter(pk__in=ids).update(
+                    billed_through=billed_through, next_cycle_at=next_cycle_at
+                )
+        return written
+    except Exception:  # noqa: BLE001 - retried tenant by tenant, where it surfaces again
+        log.warning(
+            "billing a chunk of %d tenants failed; billing them one by one",
+            len(tenant_ids),
+            exc_info=True,
+        )
+        return sum(_bill_tenant(tenant_id, now, usage.get(tenant_id)) for tenant_id in tenant_ids)
+
+
 def _bill_tenant(tenant_id: str, now: datetime, prefetched: Prefetched | None) -> int:
     """Bill one tenant's ended periods under its row lock; invoices written."""
     with transaction.atomic():
-        tenant = (
-            Tenant.objects.select_for_update(of=("self",))
-            .select_related(
-                "partner",
-                "billing_profile__converts_to",
-                "pending_billing_profile",
-                "tax_jurisdiction",
-            )
-            .get(pk=tenant_id)
-        )
+        tenant = _tenants_locked().get(pk=tenant_id)
         if tenant.next_cycle_at is not None and tenant.next_cycle_at > now:
             return 0  # another run moved it on
         written = _advance(tenant, now, prefetched)
-        tenant.save(
-            update_fields=[
-                *profiles.TENANT_BILLING_FIELDS,
-                "billed_through",
-                "next_cycle_at",
-            ]
-        )
+        tenant.save(update_fields=list(_TENANT_CYCLE_FIELDS))
     return written
 
 
@@ -792,6 +938,29 @@ def _audit(actor, invoice, action, before, **extra):
     )
 
 
+def one_time_line(raw, where: str) -> Line:
+    """A one-time line from the caller's {description, quantity?, unit_price}; `where`
+    names it in errors."""
+    if not isinstance(raw, dict) or set(raw) - {"description", "quantity", "unit_price"}:
+        raise ValidationFailed(f"{where} has description, quantity and unit_price", field=where)
+    description = raw.get("description")
+    if not isinstance(description, str) or not description.strip() or len(description) > 200:
+        raise ValidationFailed(
+            f"{where}.description is 1 to 200 characters", field=f"{where}.description"
+        )
+    quantity = raw.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 100_000:
+        raise ValidationFailed(
+            f"{where}.quantity is a whole number from 1 to 100000", field=f"{where}.quantity"
+        )
+    price = _amount(raw.get("unit_price"), field=f"{where}.unit_price")
+    if price > Money.parse("1000000").micros:
+        raise ValidationFailed(
+            f"{where}.unit_price is at most 1000000", field=f"{where}.unit_price"
+        )
+    return Line("one_time", " ".join(description.split()), Fraction(quantity), price)
+
+
 def invoice_create_off_cycle(
     *,
     actor: Actor,
@@ -807,31 +976,7 @@ def invoice_create_off_cycle(
         raise NotFound("no such tenant", field="tenant_id")
     if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
         raise ValidationFailed(f"an invoice has 1 to {MAX_LINES} lines", field="lines")
-    cleaned: list[Line] = []
-    for index, raw in enumerate(lines):
-        where = f"lines[{index}]"
-        if not isinstance(raw, dict) or set(raw) - {"description", "quantity", "unit_price"}:
-            raise ValidationFailed(f"{where} has description, quantity and unit_price", field=where)
-        description = raw.get("description")
-        if not isinstance(description, str) or not description.strip() or len(description) > 200:
-            raise ValidationFailed(
-                f"{where}.description is 1 to 200 characters", field=f"{where}.description"
-            )
-        quantity = raw.get("quantity", 1)
-        if (
-            isinstance(quantity, bool)
-            or not isinstance(quantity, int)
-            or not 1 <= quantity <= 100_000
-        ):
-            raise ValidationFailed(
-                f"{where}.quantity is a whole number from 1 to 100000", field=f"{where}.quantity"
-            )
-        price = _amount(raw.get("unit_price"), field=f"{where}.unit_price")
-        if price > Money.parse("1000000").micros:
-            raise ValidationFailed(
-                f"{where}.unit_price is at most 1000000", field=f"{where}.unit_price"
-            )
-        cleaned.append(Line("one_time", " ".join(description.split()), Fraction(quantity), price))
+    cleaned = [one_time_line(raw, f"lines[{index}]") for index, raw in enumerate(lines)]
     if not isinstance(memo, str) or len(memo) > 500:
         raise ValidationFailed("memo is at most 500 characters", field="memo")
     now = now or timezone.now()

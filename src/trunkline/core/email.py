@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from trunkline.core import crypto
@@ -108,6 +109,34 @@ def send_branded_email(
     if not category_enabled(partner, category) or not recipients:
         log.debug("email not sent: category=%s partner=%s", category, getattr(partner, "pk", None))
         return False
+    outgoing = _outgoing(partner, recipients, subject, body, category)
+    outgoing.save(force_insert=True)
+    # robust: a failure after commit is the outbox's to retry, never a failed request for
+    # a change that has already been saved.
+    transaction.on_commit(lambda: email_deliver(outgoing.id), robust=True)
+    return True
+
+
+def send_branded_emails(messages: Sequence[tuple[Partner | None, str, str, str]]) -> int:
+    """Queue many transactional emails — (partner, to, subject, body) each — in one insert,
+    delivered together after the transaction commits (a batch job's mail, such as the
+    month-end invoices). Returns how many were queued."""
+    rows = [
+        _outgoing(partner, [to], subject, body, TRANSACTIONAL)
+        for partner, to, subject, body in messages
+        if to
+    ]
+    if not rows:
+        return 0
+    OutgoingEmail.objects.bulk_create(rows, batch_size=500)
+    ids = [row.id for row in rows]
+    transaction.on_commit(lambda: emails_deliver(ids), robust=True)
+    return len(rows)
+
+
+def _outgoing(
+    partner: Partner | None, recipients: list[str], subject: str, body: str, category: str
+) -> OutgoingEmail:
     now = timezone.now()
     message = {
         "subject": _one_line(subject),
@@ -129,11 +158,7 @@ def send_branded_email(
     outgoing.sealed_message = crypto.seal_bytes(
         json.dumps(message).encode(), context=_context(outgoing.id)
     )
-    outgoing.save(force_insert=True)
-    # robust: a failure after commit is the outbox's to retry, never a failed request for
-    # a change that has already been saved.
-    transaction.on_commit(lambda: email_deliver(outgoing.id), robust=True)
-    return True
+    return outgoing
 
 
 # --- delivery ----------------------------------------------------------------------------
@@ -150,6 +175,7 @@ RETRY_DELAYS = (
 # may claim it again (so delivery is at least once, as with any mail queue).
 CLAIM_TIMEOUT = timedelta(minutes=10)
 SENT_KEPT_DAYS = 30
+DUE_BATCHES = 20  # batches of 500 one run of the job sends at most
 
 
 def _context(email_id: str) -> str:
@@ -157,62 +183,94 @@ def _context(email_id: str) -> str:
 
 
 def email_deliver(email_id: str, *, now: datetime | None = None) -> bool:
-    """Try to send one queued email now; True when the mail server took it.
+    """Try to send one queued email now; True when the mail server took it."""
+    return emails_deliver([email_id], now=now) == 1
 
-    The email is claimed with a conditional UPDATE and the mail server is spoken to
-    outside any transaction, so a slow server holds no database lock and two processes
-    never send the same claimed email.
+
+def emails_deliver(email_ids: Sequence[str], *, now: datetime | None = None) -> int:
+    """Try to send these queued emails now, over one connection to the mail server;
+    returns how many it took.
+
+    The emails are claimed with one conditional UPDATE that stamps them with a token of
+    this call, and the mail server is spoken to outside any transaction, so a slow server
+    holds no database lock and two processes never send the same claimed email.
     """
     now = now or timezone.now()
     claimable = Q(status=OutgoingEmail.Status.QUEUED, next_attempt_at__lte=now) | Q(
         status=OutgoingEmail.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
     )
+    token = secrets.token_hex(16)
     claimed = (
-        OutgoingEmail.objects.filter(claimable, pk=email_id)
+        OutgoingEmail.objects.filter(claimable, pk__in=list(email_ids))
         .exclude(sealed_message=None)
-        .update(status=OutgoingEmail.Status.SENDING, claimed_at=now)
+        .update(status=OutgoingEmail.Status.SENDING, claimed_at=now, claim_token=token)
     )
     if not claimed:
-        return False
-    outgoing = OutgoingEmail.objects.get(pk=email_id)
-    fields = json.loads(
-        crypto.open_bytes(bytes(outgoing.sealed_message), context=_context(outgoing.id))
+        return 0
+    batch = list(
+        OutgoingEmail.objects.filter(claim_token=token, status=OutgoingEmail.Status.SENDING)
     )
+    sent: list[OutgoingEmail] = []
     try:
-        EmailMessage(
-            subject=fields["subject"],
-            body=fields["body"],
-            from_email=fields["from_email"],
-            to=fields["to"],
-            reply_to=fields["reply_to"] or None,
-        ).send(fail_silently=False)
-    except Exception as error:  # noqa: BLE001 - any mail failure is retried
-        attempts = outgoing.attempts + 1
-        gave_up = attempts > len(RETRY_DELAYS)
-        OutgoingEmail.objects.filter(pk=email_id).update(
-            status=OutgoingEmail.Status.FAILED if gave_up else OutgoingEmail.Status.QUEUED,
-            attempts=attempts,
-            last_error=f"{type(error).__name__}: {error}"[:300],
-            next_attempt_at=now if gave_up else now + RETRY_DELAYS[attempts - 1],
-            claimed_at=None,
-        )
-        log.warning(
-            "email %s not delivered (attempt %d%s): %s",
-            email_id,
-            attempts,
-            ", giving up" if gave_up else "",
-            type(error).__name__,
-        )
-        return False
-    OutgoingEmail.objects.filter(pk=email_id).update(
+        connection = get_connection()
+        connection.open()
+    except Exception as error:  # noqa: BLE001 - an unreachable server is retried
+        for outgoing in batch:
+            _delivery_failed(outgoing, error, now)
+        return 0
+    try:
+        for outgoing in batch:
+            fields = json.loads(
+                crypto.open_bytes(bytes(outgoing.sealed_message), context=_context(outgoing.id))
+            )
+            try:
+                EmailMessage(
+                    subject=fields["subject"],
+                    body=fields["body"],
+                    from_email=fields["from_email"],
+                    to=fields["to"],
+                    reply_to=fields["reply_to"] or None,
+                    connection=connection,
+                ).send(fail_silently=False)
+            except Exception as error:  # noqa: BLE001 - any mail failure is retried
+                _delivery_failed(outgoing, error, now)
+            else:
+                sent.append(outgoing)
+    finally:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - the messages already went (or failed) above
+            log.warning("mail connection did not close cleanly")
+    OutgoingEmail.objects.filter(pk__in=[outgoing.id for outgoing in sent]).update(
         status=OutgoingEmail.Status.SENT,
-        attempts=outgoing.attempts + 1,
+        attempts=F("attempts") + 1,
         sent_at=now,
         sealed_message=None,
         last_error="",
         claimed_at=None,
+        claim_token="",
     )
-    return True
+    return len(sent)
+
+
+def _delivery_failed(outgoing: OutgoingEmail, error: Exception, now: datetime) -> None:
+    attempts = outgoing.attempts + 1
+    gave_up = attempts > len(RETRY_DELAYS)
+    OutgoingEmail.objects.filter(pk=outgoing.id).update(
+        status=OutgoingEmail.Status.FAILED if gave_up else OutgoingEmail.Status.QUEUED,
+        attempts=attempts,
+        last_error=f"{type(error).__name__}: {error}"[:300],
+        next_attempt_at=now if gave_up else now + RETRY_DELAYS[attempts - 1],
+        claimed_at=None,
+        claim_token="",
+    )
+    log.warning(
+        "email %s not delivered (attempt %d%s): %s",
+        outgoing.id,
+        attempts,
+        ", giving up" if gave_up else "",
+        type(error).__name__,
+    )
 
 
 def emails_deliver_due(*, now: datetime) -> int:
@@ -222,10 +280,12 @@ def emails_deliver_due(*, now: datetime) -> int:
         Q(status=OutgoingEmail.Status.QUEUED, next_attempt_at__lte=now)
         | Q(status=OutgoingEmail.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
     )
-    sent = sum(
-        email_deliver(email_id, now=now)
-        for email_id in due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:500]
-    )
+    sent = 0
+    for _ in range(DUE_BATCHES):
+        ids = list(due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:500])
+        if not ids:
+            break
+        sent += emails_deliver(ids, now=now)
     OutgoingEmail.objects.filter(
         status=OutgoingEmail.Status.SENT, sent_at__lt=now - timedelta(days=SENT_KEPT_DAYS)
     ).delete()

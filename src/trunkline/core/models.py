@@ -136,6 +136,8 @@ class OutgoingEmail(models.Model):
     last_error = models.CharField(max_length=300, blank=True)
     next_attempt_at = models.DateTimeField()
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the delivery that claimed the email, so a batch finds exactly its own.
+    claim_token = models.CharField(max_length=32, blank=True, db_index=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
 
