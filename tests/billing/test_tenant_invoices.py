@@ -445,6 +445,18 @@ def test_stats_filters_and_the_pdf(api, issued):
     text = pdf_text(pdf.content)
     assert "INV-000001" in text and tenant.name in text and "$99.00" in text
 
+    exported = api.get("/v1/invoices.csv", {"status": "SENT"})
+    assert exported["Content-Type"].startswith("text/csv")
+    header, row = b"".join(exported.streaming_content).decode().splitlines()
+    assert header.startswith("number,id,tenant_id,tenant_name,sip_prefix,kind,status,")
+    assert row.startswith(f"INV-000001,{issued.id},{tenant.id},{tenant.name},{tenant.sip_prefix},")
+    assert row.endswith(
+        ",2026-01-01,2026-01-31,2026-02-01T07:00:00Z,2026-02-08,99.00,,0.00,99.00,0.00,0.00,99.00"
+    )
+    none = api.get("/v1/invoices.csv", {"status": "PAID"})
+    assert b"".join(none.streaming_content).decode().count("\n") == 1  # the header only
+    assert api.get("/v1/invoices.csv", {"status": "LOST"}).status_code == 422
+
 
 def test_invoices_are_the_partners_own_and_a_limited_key_sees_its_tenants(
     client, issued, admin, partner

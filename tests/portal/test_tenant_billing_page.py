@@ -10,7 +10,12 @@ from django.test import TestCase
 from tests.factories import actor_for_user
 from tests.portal.conftest import HTMX
 from tests.tasks import run_queued_tasks
-from trunkline.billing.models import CollectionSettings, Invoice, TenantPaymentMethod
+from trunkline.billing.models import (
+    CollectionSettings,
+    Invoice,
+    TenantCharge,
+    TenantPaymentMethod,
+)
 from trunkline.billing.tenant_invoices import invoice_create_off_cycle, invoice_send
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +140,37 @@ def test_charge_card_from_the_invoice_page(admin_client, admin, tenant):
     assert charged.status_code == 200
     detail = admin_client.get(f"/settings/billing/invoices/{invoice.id}").content.decode()
     assert "Declined" in detail and "card declined" in detail and "tried again on" in detail
+
+
+def test_one_time_charges_on_the_tenant_page(admin_client, tenant, reader_client):
+    form = admin_client.get(f"/tenants/{tenant.id}/charges/new", **HTMX).content.decode()
+    assert "Unit price (USD)" in form and "Acme Plumbing's invoice" in form
+    refused = admin_client.post(
+        f"/tenants/{tenant.id}/charges/new",
+        {"description": "Setup fee", "quantity": "1", "unit_price": "1.005"},
+        **HTMX,
+    )
+    assert refused.status_code == 422
+    assert "whole cents" in refused.content.decode()
+    added = admin_client.post(
+        f"/tenants/{tenant.id}/charges/new",
+        {"description": "Desk phone", "quantity": "2", "unit_price": "189.00"},
+        **HTMX,
+    )
+    assert added.status_code == 200 and added["HX-Redirect"] == f"/tenants/{tenant.id}"
+    page = admin_client.get(f"/tenants/{tenant.id}").content.decode()
+    assert "One-time charges for the next invoice" in page
+    assert "Desk phone" in page and "$378.00" in page
+
+    charge = TenantCharge.objects.get(tenant=tenant)
+    read_only = reader_client.get(f"/tenants/{tenant.id}").content.decode()
+    assert "Desk phone" in read_only and f"/charges/{charge.id}/delete" not in read_only
+    assert reader_client.post(f"/tenants/{tenant.id}/charges/{charge.id}/delete").status_code == 403
+    assert TenantCharge.objects.filter(pk=charge.pk).exists()
+
+    removed = admin_client.post(f"/tenants/{tenant.id}/charges/{charge.id}/delete")
+    assert removed.status_code == 302
+    assert not TenantCharge.objects.filter(pk=charge.pk).exists()
+    assert "None: the next invoice" in admin_client.get(f"/tenants/{tenant.id}").content.decode()
+    gone = admin_client.post(f"/tenants/{tenant.id}/charges/{charge.id}/delete")
+    assert gone.status_code == 404

@@ -519,3 +519,34 @@ def test_tenant_names_and_memos_are_escaped(admin_client, admin):
         content = admin_client.get(path).content.decode()
         assert "<script>alert(1)" not in content and "<img src=x" not in content, path
         assert "<b>phone" not in content, path
+
+
+def test_export_csv_follows_the_filters(admin_client, admin, tenant):
+    import csv
+    import io
+
+    other = make_tenant(admin, name="Zephyr Roofing", sip_prefix="zephyr")
+    early = off_cycle(admin, tenant, at=datetime(2026, 3, 2, 15, tzinfo=UTC))
+    paid = off_cycle(admin, other, at=datetime(2026, 4, 5, 15, tzinfo=UTC))
+    invoices.invoice_record_payment(actor=actor_for_user(admin), invoice=paid)
+    page = admin_client.get(URL, {"status": "PAID"}).content.decode()
+    assert f'href="{URL}.csv?status=PAID" download>Export CSV' in page
+
+    def exported(**params):
+        response = admin_client.get(f"{URL}.csv", params)
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/csv")
+        return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    everything = exported()
+    assert [row["number"] for row in everything] == [paid.display_number, early.display_number]
+    row = everything[0]
+    assert (row["tenant_name"], row["sip_prefix"], row["status"]) == (
+        "Zephyr Roofing",
+        "zephyr",
+        "PAID",
+    )
+    assert (row["total"], row["paid"], row["amount_due"]) == ("240.00", "240.00", "0.00")
+    assert [row["id"] for row in exported(status="PAID")] == [paid.id]
+    assert [row["id"] for row in exported(q="acme")] == [early.id]
+    assert admin_client.get(f"{URL}.csv", {"status": "LOST"}).status_code == 422

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, field_validator
 
 from trunkline.accounts.api_auth import scope
 from trunkline.billing import ledger, selectors
-from trunkline.billing.exports import wallet_transaction_row, wallet_transactions_csv
+from trunkline.billing.exports import (
+    csv_response,
+    wallet_transaction_row,
+    wallet_transactions_csv,
+)
 from trunkline.billing.schemas import WalletOut, WalletTransactionOut
 from trunkline.core.errors import ValidationFailed
 from trunkline.core.pagination import paginate
@@ -110,8 +113,6 @@ def list_wallet_transactions(request, query: Query[HistoryPageQuery]):
 )
 def export_wallet_transactions(request, query: Query[HistoryQuery]):
     """Every matching transaction, newest first, streamed as CSV."""
-    response = StreamingHttpResponse(
-        wallet_transactions_csv(_history(request, query)), content_type="text/csv; charset=utf-8"
+    return csv_response(
+        wallet_transactions_csv(_history(request, query)), "wallet-transactions.csv"
     )
-    response["Content-Disposition"] = 'attachment; filename="wallet-transactions.csv"'
-    return response

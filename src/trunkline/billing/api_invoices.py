@@ -12,6 +12,7 @@ from pydantic import Field
 from trunkline.accounts.api_auth import scope
 from trunkline.billing import collection, tenant_charges
 from trunkline.billing import tenant_invoices as invoices
+from trunkline.billing.exports import csv_response, tenant_invoices_csv
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
 from trunkline.core.money import Money
@@ -226,6 +227,21 @@ def list_invoices(request, query: Query[InvoiceQuery]):
         "data": [invoice_out(invoice) for invoice in page.items],
         "next_cursor": page.next_cursor,
     }
+
+
+@router.get(
+    "/invoices.csv",
+    auth=scope("billing:read"),
+    openapi_extra={"responses": {200: {"description": "CSV", "content": {"text/csv": {}}}}},
+)
+def export_invoices(request, query: Query[InvoiceQuery]):
+    """Every invoice matching the filters of `GET /v1/invoices`, newest first, streamed as
+    CSV (`limit` and `cursor` do not apply)."""
+    found = invoices.invoice_search(
+        actor=request.actor,
+        **query.model_dump(include={"tenant_id", "status", "search", "issued_from", "issued_to"}),
+    )
+    return csv_response(tenant_invoices_csv(found), "tenant-invoices.csv")
 
 
 @router.get("/invoices/stats", response=StatsOut, auth=scope("billing:read"))

@@ -1,14 +1,17 @@
-"""The wallet history as CSV, one writer for the API and the portal so both files match."""
+"""CSV exports — the wallet history and the tenant invoices — one writer each for the API
+and the portal, so both files match."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 
-from trunkline.billing.models import Posting
+from trunkline.billing.models import Invoice, Posting
 from trunkline.core.money import Money
 
 CSV_COLUMNS = ["id", "created_at", "type", "amount", "balance_after", "memo", "reference"]
@@ -28,17 +31,91 @@ def wallet_transaction_row(posting) -> dict:
     }
 
 
-def wallet_transactions_csv(postings: QuerySet[Posting]) -> Iterator[str]:
-    """The CSV text of `postings`, newest first, in chunks for a streaming response."""
+def csv_response(chunks: Iterator[str], filename: str) -> StreamingHttpResponse:
+    """A CSV export streamed as a download."""
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv(columns: list[str], rows: Iterator[dict]) -> Iterator[str]:
+    """The CSV text of `rows` under a header of `columns`, in chunks for a streaming
+    response; datetimes in UTC ISO 8601 with a `Z`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for posting in postings.order_by("-created_at", "-id").iterator(chunk_size=2000):
-        row = wallet_transaction_row(posting)
-        row["created_at"] = row["created_at"].isoformat().replace("+00:00", "Z")
-        writer.writerow([row[column] for column in CSV_COLUMNS])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row[column]) for column in columns])
         if buffer.tell() > _FLUSH_AT:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _cell(value):
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def wallet_transactions_csv(postings: QuerySet[Posting]) -> Iterator[str]:
+    """The CSV text of `postings`, newest first."""
+    ordered = postings.order_by("-created_at", "-id").iterator(chunk_size=2000)
+    return _csv(CSV_COLUMNS, (wallet_transaction_row(posting) for posting in ordered))
+
+
+INVOICE_CSV_COLUMNS = [
+    "number",
+    "id",
+    "tenant_id",
+    "tenant_name",
+    "sip_prefix",
+    "kind",
+    "status",
+    "period_start",
+    "period_end",
+    "issued_at",
+    "due_date",
+    "subtotal",
+    "tax_code",
+    "tax",
+    "total",
+    "paid",
+    "refunded",
+    "amount_due",
+]
+
+
+def _invoice_row(invoice: Invoice) -> dict:
+    return {
+        "number": invoice.display_number,
+        "id": invoice.id,
+        "tenant_id": invoice.tenant_id,
+        "tenant_name": invoice.tenant.name,
+        "sip_prefix": invoice.tenant.sip_prefix,
+        "kind": invoice.kind,
+        "status": invoice.status,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end - timedelta(days=1),  # the last day billed
+        "issued_at": invoice.issued_at,
+        "due_date": invoice.due_date,
+        "subtotal": Money(invoice.subtotal_micros).to_json(),
+        "tax_code": invoice.tax_code,
+        "tax": Money(invoice.tax_micros).to_json(),
+        "total": Money(invoice.total_micros).to_json(),
+        "paid": Money(invoice.paid_micros).to_json(),
+        "refunded": Money(invoice.refunded_micros).to_json(),
+        "amount_due": Money(invoice.amount_due_micros).to_json(),
+    }
+
+
+def tenant_invoices_csv(invoices: QuerySet[Invoice]) -> Iterator[str]:
+    """The CSV text of `invoices` (from `tenant_invoices.invoice_search`), newest first;
+    `period_end` is the last day the invoice covers."""
+    ordered = (
+        invoices.select_related("tenant").order_by("-created_at", "-id").iterator(chunk_size=2000)
+    )
+    return _csv(INVOICE_CSV_COLUMNS, (_invoice_row(invoice) for invoice in ordered))

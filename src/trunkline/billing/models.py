@@ -1089,3 +1089,7 @@ class TenantCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description} × {self.quantity}"
+
+    @property
+    def amount_micros(self) -> int:
+        return self.unit_price_micros * self.quantity

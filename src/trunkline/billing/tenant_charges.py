@@ -27,7 +27,7 @@ def charge_json(charge: TenantCharge) -> dict:
         "description": charge.description,
         "quantity": charge.quantity,
         "unit_price": Money(charge.unit_price_micros).to_json(),
-        "amount": Money(charge.unit_price_micros * charge.quantity).to_json(),
+        "amount": Money(charge.amount_micros).to_json(),
         "status": "billed" if charge.invoice_id else "pending",
         "invoice_id": charge.invoice_id,
         "created_at": charge.created_at,

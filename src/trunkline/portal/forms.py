@@ -485,6 +485,26 @@ class PaymentMethodForm(forms.Form):
     )
 
 
+class TenantChargeForm(forms.Form):
+    """A one-time charge for the tenant's next invoice; the service checks the figures."""
+
+    service_error_fields = {
+        "charge.description": "description",
+        "charge.quantity": "quantity",
+        "charge.unit_price": "unit_price",
+    }
+
+    description = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "Setup fee"})
+    )
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, initial=1)
+    unit_price = forms.CharField(
+        label="Unit price (USD)",
+        max_length=30,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "49.00"}),
+    )
+
+
 class TopUpForm(forms.Form):
     amount = forms.CharField(
         label="Amount (USD)",

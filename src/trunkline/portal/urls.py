@@ -140,6 +140,11 @@ urlpatterns = [
     path("settings/billing/tax/<str:jurisdiction_id>/delete", billing_config.tax_delete),
     path("tenants/<str:tenant_id>/billing", billing_config.tenant_billing_change),
     path("tenants/<str:tenant_id>/cards/new", billing_collection.tenant_card_new),
+    path("tenants/<str:tenant_id>/charges/new", billing_collection.tenant_charge_new),
+    path(
+        "tenants/<str:tenant_id>/charges/<str:charge_id>/delete",
+        billing_collection.tenant_charge_delete,
+    ),
     path(
         "tenants/<str:tenant_id>/cards/<str:card_id>/default",
         billing_collection.tenant_card_default,
@@ -151,6 +156,7 @@ urlpatterns = [
     path("settings/billing/history", billing.history, name="billing-history"),
     path("settings/billing/history.csv", billing.history_csv, name="billing-history-csv"),
     path("settings/billing/invoices", tenant_invoices.invoice_list, name="tenant-invoices"),
+    path("settings/billing/invoices.csv", tenant_invoices.invoice_list_csv),
     path("settings/billing/invoices/new", tenant_invoices.invoice_new, name="tenant-invoice-new"),
     path(
         "settings/billing/invoices/<str:invoice_id>",

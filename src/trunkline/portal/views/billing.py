@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from trunkline.billing import ledger, selectors
-from trunkline.billing.exports import wallet_transaction_row, wallet_transactions_csv
+from trunkline.billing.exports import (
+    csv_response,
+    wallet_transaction_row,
+    wallet_transactions_csv,
+)
 from trunkline.billing.models import Posting
 from trunkline.core.errors import TrunklineError
 from trunkline.core.pagination import paginate
@@ -119,8 +123,5 @@ def history_csv(request):
     if not form.is_valid():
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponseBadRequest(problems, content_type="text/plain; charset=utf-8")
-    response = StreamingHttpResponse(
-        wallet_transactions_csv(_history(request, form)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = 'attachment; filename="wallet-transactions.csv"'
-    return response
+    found = _history(request, form)
+    return csv_response(wallet_transactions_csv(found), "wallet-transactions.csv")

@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from trunkline.accounts.views.common import public_base_url
-from trunkline.billing import collection
+from trunkline.billing import collection, tenant_charges
 from trunkline.billing.models import CollectionSettings, SimulatedConnectAccount
 from trunkline.billing.payments import simulated_onboarding_finish
 from trunkline.core.errors import TrunklineError
 from trunkline.portal.access import partner_required, writer_required
-from trunkline.portal.forms import PaymentMethodForm
+from trunkline.portal.forms import PaymentMethodForm, TenantChargeForm
 from trunkline.portal.rendering import finish, or_404, render_modal, show_service_error
 from trunkline.portal.views.billing import billing_tabs
 from trunkline.portal.views.billing_payments import processor_info
@@ -265,4 +265,52 @@ def tenant_card_delete(request, tenant_id: str, card_id: str):
         messages.error(request, error.message)
     else:
         messages.success(request, "Card removed.")
+    return finish(request, f"/tenants/{tenant.id}")
+
+
+# --- a tenant's one-time charges (the same card) -----------------------------------------------
+
+
+@writer_required
+def tenant_charge_new(request, tenant_id: str):
+    tenant = _tenant(request, tenant_id)
+    form = TenantChargeForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            try:
+                charge = tenant_charges.tenant_charge_add(
+                    actor=request.actor, tenant=tenant, charge=dict(form.cleaned_data)
+                )
+            except TrunklineError as error:
+                show_service_error(form, error)
+            else:
+                messages.success(
+                    request, f"{charge.description} will be on {tenant.name}'s next invoice."
+                )
+                return finish(request, f"/tenants/{tenant.id}")
+    return render_modal(
+        request,
+        "portal/tenants/_charge_form.html",
+        {"nav": "tenants", "title": "Add one-time charge", "form": form, "tenant": tenant},
+        status=status,
+    )
+
+
+@require_POST
+@writer_required
+def tenant_charge_delete(request, tenant_id: str, charge_id: str):
+    tenant = _tenant(request, tenant_id)
+    try:
+        or_404(
+            tenant_charges.tenant_charge_remove,
+            actor=request.actor,
+            tenant=tenant,
+            charge_id=charge_id,
+        )
+    except TrunklineError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Charge removed.")
     return finish(request, f"/tenants/{tenant.id}")

@@ -422,8 +422,15 @@ def tenant_billing_context(tenant: Tenant) -> dict:
     from trunkline.billing import collection
 
     found = collection.settings_for(tenant.partner)
+    from trunkline.billing.tenant_charges import tenant_charges
+
     cards = [collection.card_json(card, found) for card in collection.tenant_cards(tenant)]
-    return {"billing_tenant": tenant, "billing_cycle": cycle, "tenant_cards": cards}
+    return {
+        "billing_tenant": tenant,
+        "billing_cycle": cycle,
+        "tenant_cards": cards,
+        "pending_charges": list(tenant_charges(tenant, status="pending")),
+    }
 
 
 @require_http_methods(["GET", "POST"])

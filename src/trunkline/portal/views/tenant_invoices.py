@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from trunkline.billing import collection
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.api_invoices import invoice_out
+from trunkline.billing.exports import csv_response, tenant_invoices_csv
 from trunkline.billing.models import Invoice
 from trunkline.billing.tenant_invoice_pdf import tenant_invoice_pdf
 from trunkline.core.errors import TrunklineError
@@ -90,6 +91,7 @@ def invoice_list(request):
         "page": page,
         "stats": invoices.invoice_stats(actor=actor),
         "filtered": bool(filters),
+        "csv_url": f"{INVOICES_URL}.csv" + (f"?{urlencode(filters)}" if filters else ""),
         "load_more_url": f"{INVOICES_URL}?{urlencode({**filters, 'cursor': page.next_cursor})}"
         if page and page.next_cursor
         else "",
@@ -100,6 +102,21 @@ def invoice_list(request):
         else "portal/billing/invoices.html"
     )
     return vary_on_htmx(render(request, template, context, status=status))
+
+
+@require_GET
+@partner_required
+def invoice_list_csv(request):
+    """The invoices the page's filters select, as `GET /v1/invoices.csv` writes them."""
+    actor = request.actor
+    form = TenantInvoiceFilterForm(request.GET, tenants=tenants_visible_to(actor).order_by("name"))
+    if not form.is_valid():
+        return HttpResponse("Those filters are not valid.", status=422, content_type="text/plain")
+    try:
+        found = invoices.invoice_search(actor=actor, **form.query())
+    except TrunklineError as error:
+        return HttpResponse(error.message, status=422, content_type="text/plain")
+    return csv_response(tenant_invoices_csv(found), "tenant-invoices.csv")
 
 
 @require_GET
