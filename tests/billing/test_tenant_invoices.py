@@ -419,6 +419,10 @@ def test_a_reminder_emails_the_tenant_again(api, issued):
 def test_stats_filters_and_the_pdf(api, issued):
     stats = api.get("/v1/invoices/stats").json()
     assert stats == {"total": 1, "paid": 0, "unpaid": 1, "outstanding": "99.00"}
+    filtered = api.get("/v1/invoices/stats", {"status": "PAID"}).json()
+    assert filtered == {"total": 0, "paid": 0, "unpaid": 0, "outstanding": "0.00"}
+    assert api.get("/v1/invoices/stats", {"search": issued.tenant.sip_prefix}).json() == stats
+    assert api.get("/v1/invoices/stats", {"status": "LOST"}).status_code == 422
     tenant = issued.tenant
     for params, count in [
         ({"status": "SENT"}, 1),

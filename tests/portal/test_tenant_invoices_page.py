@@ -98,6 +98,13 @@ def test_the_list_shows_the_cards_and_each_invoice_newest_first(admin_client, ad
         "1",
     )
     assert stat(content, "outstanding") == "$99.00"
+    # The cards follow the filters.
+    bayou = admin_client.get(URL, {"q": "bayou"}).content.decode()
+    assert (stat(bayou, "total"), stat(bayou, "paid"), stat(bayou, "outstanding")) == (
+        "1",
+        "0",
+        "$99.00",
+    )
     row = content[content.index(f'data-invoice="{cycle.id}"') :]
     row = row[: row.index("</tr>")]
     assert cycle.display_number in row and "Bayou Dental" in row

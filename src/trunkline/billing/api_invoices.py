@@ -214,9 +214,7 @@ def list_invoices(request, query: Query[InvoiceQuery]):
     page = paginate(
         invoices.invoice_search(
             actor=request.actor,
-            **query.model_dump(
-                include={"tenant_id", "status", "search", "issued_from", "issued_to"}
-            ),
+            **_filters(query),
         ).prefetch_related("lines", "payments", "charges__payment_method"),
         limit=query.limit,
         cursor=query.cursor,
@@ -239,16 +237,22 @@ def export_invoices(request, query: Query[InvoiceQuery]):
     CSV (`limit` and `cursor` do not apply)."""
     found = invoices.invoice_search(
         actor=request.actor,
-        **query.model_dump(include={"tenant_id", "status", "search", "issued_from", "issued_to"}),
+        **_filters(query),
     )
     return csv_response(tenant_invoices_csv(found), "tenant-invoices.csv")
 
 
 @router.get("/invoices/stats", response=StatsOut, auth=scope("billing:read"))
-def invoice_stats(request):
-    """The Tenant Invoices cards: issued invoices, paid, unpaid and the amount outstanding."""
-    stats = invoices.invoice_stats(actor=request.actor)
+def invoice_stats(request, query: Query[InvoiceQuery]):
+    """The Tenant Invoices cards — issued invoices, paid, unpaid and the amount outstanding
+    — of the invoices the filters of `GET /v1/invoices` select (all of them without)."""
+    found = invoices.invoice_search(actor=request.actor, **_filters(query))
+    stats = invoices.invoice_stats(actor=request.actor, invoices=found)
     return {**stats, "outstanding": _money(stats.pop("outstanding_micros"))}
+
+
+def _filters(query: InvoiceQuery) -> dict:
+    return query.model_dump(include={"tenant_id", "status", "search", "issued_from", "issued_to"})
 
 
 @router.post("/invoices", response={201: InvoiceOut}, auth=scope("billing:write"))

@@ -1186,9 +1186,12 @@ def invoice_send_reminder(
     return invoice
 
 
-def invoice_stats(*, actor: Actor) -> dict:
-    """The cards above Tenant Invoices: how many, paid, unpaid, outstanding."""
-    invoices = invoice_list(actor=actor).exclude(status__in=(S.DRAFT, S.CANCELLED))
+def invoice_stats(*, actor: Actor, invoices=None) -> dict:
+    """The cards above Tenant Invoices: how many, paid, unpaid, outstanding — of the
+    actor's invoices, or of those a search selected (`invoice_search`)."""
+    if invoices is None:
+        invoices = invoice_list(actor=actor)
+    invoices = invoices.exclude(status__in=(S.DRAFT, S.CANCELLED))
     unpaid = invoices.filter(status__in=OPEN_STATUSES)
     owed = unpaid.aggregate(total=Sum("total_micros"), paid=Sum("paid_micros"))
     return {

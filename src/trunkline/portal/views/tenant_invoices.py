@@ -67,11 +67,12 @@ def _modal_status(error: TrunklineError) -> int:
 def invoice_list(request):
     actor = request.actor
     form = TenantInvoiceFilterForm(request.GET, tenants=tenants_visible_to(actor).order_by("name"))
-    page, status = None, 200
+    page, status, found = None, 200, None
     if form.is_valid():
         try:
+            found = invoices.invoice_search(actor=actor, **form.query())
             page = paginate(
-                invoices.invoice_search(actor=actor, **form.query()),
+                found,
                 limit=PAGE_SIZE,
                 cursor=request.GET.get("cursor") or None,
                 sort_field="created_at",
@@ -89,7 +90,8 @@ def invoice_list(request):
         "billing_tabs": billing_tabs(),
         "form": form,
         "page": page,
-        "stats": invoices.invoice_stats(actor=actor),
+        # The cards count what the filters select (an invalid filter: everything).
+        "stats": invoices.invoice_stats(actor=actor, invoices=found),
         "filtered": bool(filters),
         "csv_url": f"{INVOICES_URL}.csv" + (f"?{urlencode(filters)}" if filters else ""),
         "load_more_url": f"{INVOICES_URL}?{urlencode({**filters, 'cursor': page.next_cursor})}"
