@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "trunkline.billing",
     "trunkline.phone_numbers",
     "trunkline.limits",
+    "trunkline.pbx",
     "trunkline.portal",
 ]
 

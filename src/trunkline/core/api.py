@@ -143,6 +143,7 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
     from trunkline.limits.api import router as limits_router
+    from trunkline.pbx.api import router as pbx_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -154,6 +155,7 @@ def build_api() -> NinjaAPI:
     for router in (
         tenants_router,
         limits_router,
+        pbx_router,
         billing_router,
         subscription_router,
         payments_router,

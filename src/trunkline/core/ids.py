@@ -84,6 +84,8 @@ PREFIXES = (
     "tpm",
     "ich",
     "tch",
+    "sit",
+    "dep",
 )
 
 

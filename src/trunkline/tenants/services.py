@@ -142,6 +142,9 @@ def tenant_create(
                         type="sip_prefix_taken",
                     ) from None
                 prefix = sip_prefix_suggest(name)
+        from trunkline.pbx.services import default_site_create
+
+        default_site_create(tenant, now)
         snapshot = tenant.snapshot()
         audit_record(
             actor=actor,
