@@ -505,6 +505,28 @@ class TenantChargeForm(forms.Form):
     )
 
 
+class SiteForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"placeholder": "Little Rock office"})
+    )
+    timezone = forms.CharField(
+        label="Timezone", required=False, widget=forms.Select(choices=timezone_choices())
+    )
+
+
+class DepartmentForm(forms.Form):
+    service_error_fields = {"parent_id": "parent"}
+
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "Sales"}))
+    parent = forms.ChoiceField(label="Under", required=False)
+
+    def __init__(self, *args, departments=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].choices = [("", "— the top level —")] + [
+            (department.id, f"{'· ' * depth}{department.name}") for department, depth in departments
+        ]
+
+
 class TopUpForm(forms.Form):
     amount = forms.CharField(
         label="Amount (USD)",

@@ -26,6 +26,7 @@ from trunkline.portal.rendering import (
     vary_on_htmx,
 )
 from trunkline.portal.views.billing_config import tenant_billing_context
+from trunkline.portal.views.pbx import pbx_context
 from trunkline.tenants import selectors, services
 from trunkline.tenants.models import Tenant
 
@@ -130,6 +131,7 @@ def tenant_detail(request, tenant_id: str):
             "now": timezone.now(),
             "here": request.get_full_path(),
             **tenant_billing_context(tenant),
+            **pbx_context(tenant),
         },
     )
 
