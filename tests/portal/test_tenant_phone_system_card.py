@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import actor_for_user
 from tests.portal.conftest import HTMX
+from trunkline.pbx.extensions import extension_create
 from trunkline.pbx.models import Department, Site
+from trunkline.pbx.services import department_create
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +88,19 @@ def test_another_partners_sites_are_not_found(admin_client, other_partner):
     assert admin_client.get(f"/tenants/{theirs.id}/sites/new").status_code == 404
     assert admin_client.post(f"/tenants/{theirs.id}/sites/{site.id}/delete").status_code == 404
     assert Site.objects.filter(pk=site.pk).exists()
+
+
+def test_the_card_lists_the_extensions(admin_client, admin, tenant):
+    actor = actor_for_user(admin)
+    assert "No extensions yet" in page(admin_client, tenant)
+    sales = department_create(actor=actor, tenant=tenant, name="Sales")
+    extension_create(
+        actor=actor,
+        tenant=tenant,
+        fields={"number": "101", "name": "Ann Lee", "department_id": sales.id},
+    )
+    content = page(admin_client, tenant)
+    assert 'Extensions <span class="muted">(1)</span>' in content
+    row = content[content.index('data-extension="') :]
+    row = row[: row.index("</tr>")]
+    assert "101" in row and "Ann Lee" in row and "Main site" in row and "Sales" in row

@@ -239,3 +239,28 @@ class InvoiceFailedData(_Data):
     next_attempt_at: str | None = Field(
         description="When the card is tried again automatically; null: no more tries."
     )
+
+
+class WebhookExtension(_Data):
+    id: str = Field(description="Extension id, `ext_…`.")
+    tenant_id: str
+    number: str = Field(description="2 to 6 digits, unique in the tenant.", examples=["101"])
+    name: str
+    email: str | None
+    site_id: str
+    department_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExtensionEventData(_Data):
+    """`extension.created` and `extension.deleted` (the extension as it was)."""
+
+    extension: WebhookExtension
+
+
+class ExtensionUpdatedData(_Data):
+    extension: WebhookExtension
+    previous_attributes: dict[str, object] = Field(
+        description="The old value of each field that changed, keyed by field name."
+    )

@@ -86,6 +86,7 @@ PREFIXES = (
     "tch",
     "sit",
     "dep",
+    "ext",
 )
 
 

@@ -230,7 +230,7 @@ def tenant_usage(tenant: Tenant, now: datetime | None = None) -> dict:
         "minutes": minutes,
         "spend": Money(usage.wholesale_micros if usage else 0).to_json(),
         "calls": usage.calls if usage else 0,
-        "extensions": 0,  # extensions are provisioned by the phone-system module
+        "extensions": tenant.extensions.count(),
         "dids": tenant_numbers_held(tenant),
     }
 

@@ -1,18 +1,20 @@
-"""`/v1/tenants/{id}/sites` and `/v1/tenants/{id}/departments`: the structure of a
-tenant's phone system (see pbx/services.py)."""
+"""`/v1/tenants/{id}/sites`, `/v1/tenants/{id}/departments` and
+`/v1/tenants/{id}/extensions`: a tenant's phone system (see pbx/services.py and
+pbx/extensions.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
 from trunkline.core.errors import NotFound
+from trunkline.core.pagination import paginate
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.pbx import services
-from trunkline.pbx.models import Department, Site
+from trunkline.pbx import extensions, services
+from trunkline.pbx.models import Department, Extension, Site
 from trunkline.tenants import selectors as tenant_selectors
 
 router = Router(tags=["Sites and departments"])
@@ -191,5 +193,131 @@ def delete_department(request, tenant_id: str, department_id: str):
     """Delete a department without sub-departments."""
     services.department_delete(
         actor=request.actor, department=_department(request, tenant_id, department_id)
+    )
+    return Status(204, None)
+
+
+# --- extensions ---------------------------------------------------------------------------------
+
+
+class ExtensionOut(Schema):
+    id: str
+    tenant_id: str
+    number: str = Field(description="2 to 6 digits, unique in the tenant", examples=["101"])
+    name: str
+    email: str | None
+    site_id: str
+    department_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExtensionIn(InSchema):
+    number: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=300)
+    site_id: str | None = Field(
+        default=None, max_length=64, description="default: the default site"
+    )
+    department_id: str | None = Field(default=None, max_length=64)
+
+
+class ExtensionPatch(InSchema):
+    number: str | None = Field(default=None, max_length=20)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=300, description='"" removes it')
+    site_id: str | None = Field(default=None, max_length=64, description="cannot change")
+    department_id: str | None = Field(default=None, max_length=64, description="null: none")
+
+
+class ExtensionQuery(Schema):
+    site_id: str | None = Field(default=None, max_length=64)
+    department_id: str | None = Field(default=None, max_length=64)
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+def _extension(request, tenant_id: str, extension_id: str) -> Extension:
+    tenant = _tenant(request, tenant_id)
+    found = (
+        Extension.objects.select_related("tenant__partner")
+        .filter(tenant=tenant, pk=extension_id[:64])
+        .first()
+    )
+    if found is None:
+        raise NotFound("no such extension", field="extension_id")
+    return found
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions",
+    response=ListOut[ExtensionOut],
+    auth=scope("extensions:read"),
+)
+def list_extensions(request, tenant_id: str, query: Query[ExtensionQuery]):
+    """The tenant's extensions by number, optionally at one site or in one department."""
+    found = Extension.objects.filter(tenant=_tenant(request, tenant_id))
+    if query.site_id:
+        found = found.filter(site_id=query.site_id)
+    if query.department_id:
+        found = found.filter(department_id=query.department_id)
+    page = paginate(found, limit=query.limit, cursor=query.cursor, sort_field="number")
+    return {
+        "data": [extensions.extension_json(e) for e in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.post(
+    "/tenants/{tenant_id}/extensions",
+    response={201: ExtensionOut},
+    auth=scope("extensions:write"),
+)
+def create_extension(request, tenant_id: str, payload: ExtensionIn):
+    """A new extension. Refused (409) for a suspended or cancelled tenant, past the
+    tenant's Max Extensions (`limit_exceeded`) or the plan's cap (`plan_limit`), and for
+    a number that is taken (`extension_taken`)."""
+    extension = extensions.extension_create(
+        actor=request.actor,
+        tenant=_tenant(request, tenant_id),
+        fields=payload.model_dump(exclude_unset=True),
+    )
+    return Status(201, extensions.extension_json(extension))
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions/{extension_id}",
+    response=ExtensionOut,
+    auth=scope("extensions:read"),
+)
+def get_extension(request, tenant_id: str, extension_id: str):
+    return extensions.extension_json(_extension(request, tenant_id, extension_id))
+
+
+@router.patch(
+    "/tenants/{tenant_id}/extensions/{extension_id}",
+    response=ExtensionOut,
+    auth=scope("extensions:write"),
+)
+def update_extension(request, tenant_id: str, extension_id: str, payload: ExtensionPatch):
+    """Renumber, rename, or change the email or department; the site cannot change."""
+    sent = payload.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in sent.items() if v is not None or k == "department_id"}
+    if "site_id" in sent:
+        changes["site_id"] = sent["site_id"]
+    extension = extensions.extension_update(
+        actor=request.actor, extension=_extension(request, tenant_id, extension_id), changes=changes
+    )
+    return extensions.extension_json(extension)
+
+
+@router.delete(
+    "/tenants/{tenant_id}/extensions/{extension_id}",
+    response={204: None},
+    auth=scope("extensions:write"),
+)
+def delete_extension(request, tenant_id: str, extension_id: str):
+    extensions.extension_delete(
+        actor=request.actor, extension=_extension(request, tenant_id, extension_id)
     )
     return Status(204, None)

@@ -5,3 +5,10 @@ class PbxConfig(AppConfig):
     name = "trunkline.pbx"
     label = "pbx"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from trunkline.billing.subscription_cycle import billable_counts_register
+        from trunkline.pbx.extensions import partner_extension_count
+
+        # The partner's monthly per-extension charge and its plan's cap count these.
+        billable_counts_register("extensions", partner_extension_count)

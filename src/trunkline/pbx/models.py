@@ -50,7 +50,7 @@ class Department(models.Model):
         "tenants.Tenant", on_delete=models.CASCADE, related_name="departments"
     )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="children"
     )
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField()
@@ -62,3 +62,42 @@ class Department(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Extension(models.Model):
+    """A user's extension: the seat a tenant's person is reached at (`004_*.txt` counts,
+    caps and bills "extensions"). It belongs to one site for good and, optionally, to a
+    department; its number is unique in the tenant."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("ext"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="extensions"
+    )
+    # RESTRICT: a site with extensions is not deleted on its own (the service says so),
+    # but goes with its tenant.
+    site = models.ForeignKey(Site, on_delete=models.RESTRICT, related_name="extensions")
+    department = models.ForeignKey(
+        Department,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="extensions",
+    )
+    number = models.CharField(max_length=6)
+    name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["number", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="extension_number_once")
+        ]
+        indexes = [models.Index(fields=["partner"])]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"

@@ -156,6 +156,14 @@ def site_delete(*, actor: Actor, site: Site) -> None:
             raise InvalidTransition(
                 "the default site cannot be deleted; make another site the default first"
             )
+        held = list(site.extensions.order_by("number").values_list("number", flat=True)[:20])
+        if held:
+            raise Conflict(
+                "the site still has extensions: "
+                + ", ".join(held)
+                + "; delete them or create them at another site first",
+                type="site_not_empty",
+            )
         before = _plain(site_json(site))
         site_id = site.id
         site.delete()

@@ -8,12 +8,14 @@ from django.views.decorators.http import require_POST
 
 from trunkline.core.errors import TrunklineError
 from trunkline.pbx import services
-from trunkline.pbx.models import Department, Site
+from trunkline.pbx.models import Department, Extension, Site
 from trunkline.portal.access import writer_required
 from trunkline.portal.forms import DepartmentForm, SiteForm
 from trunkline.portal.rendering import finish, or_404, render_modal, show_service_error
 from trunkline.tenants import selectors as tenant_selectors
 from trunkline.tenants.models import Tenant
+
+EXTENSIONS_SHOWN = 50  # on the tenant page; the API lists them all
 
 
 def department_tree(tenant: Tenant) -> list[tuple[Department, int]]:
@@ -33,7 +35,13 @@ def department_tree(tenant: Tenant) -> list[tuple[Department, int]]:
 def pbx_context(tenant: Tenant) -> dict:
     """For the tenant page's Phone system card."""
     sites = Site.objects.filter(tenant=tenant).order_by("-is_default", "created_at", "id")
-    return {"sites": list(sites), "departments": department_tree(tenant)}
+    extensions = Extension.objects.filter(tenant=tenant).select_related("site", "department")
+    return {
+        "sites": list(sites),
+        "departments": department_tree(tenant),
+        "extensions": list(extensions[:EXTENSIONS_SHOWN]),
+        "extensions_count": extensions.count(),
+    }
 
 
 def _tenant(request, tenant_id: str) -> Tenant:

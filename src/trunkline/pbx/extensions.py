@@ -1,0 +1,292 @@
+"""Extensions: creating, changing and deleting them, under every rule that caps them.
+
+Creating one takes, in this order, the partner's row lock (its plan caps extensions
+across all its tenants) and the tenant's, then checks:
+
+- the tenant is not SUSPENDED or CANCELLED (the partner guide: a suspended tenant gets
+  "no new extensions");
+- the tenant's Max Extensions (409 `limit_exceeded` on the (N+1)th);
+- the partner's plan cap (409 `plan_limit`, naming the tier that would hold them);
+- the number: 2 to 6 digits, free in the tenant, and not an emergency or service code.
+
+Each extension holds a service period from its creation to its deletion: the partner's
+monthly per-extension charge and the tenant's invoice prorate by it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from trunkline.accounts.models import Partner
+from trunkline.billing.models import ServicePeriod
+from trunkline.billing.service_periods import service_period_move
+from trunkline.core.actors import Actor
+from trunkline.core.audit import audit_record, changed_fields, event_emit
+from trunkline.core.errors import Conflict, NotFound, ValidationFailed
+from trunkline.pbx.models import Department, Extension, Site
+from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.validation import clean_email
+
+# Never an extension: emergency numbers (911 and its test line 933, 112, 999), the 988
+# crisis line and the N11 service codes, and nothing that starts with an emergency
+# number, so dialling one never waits for more digits.
+EMERGENCY_PREFIXES = ("911", "933", "112", "999")
+SERVICE_CODES = frozenset({"988", "211", "311", "411", "511", "611", "711", "811"})
+FIELDS = ("number", "name", "email", "site_id", "department_id")
+
+
+def extension_json(extension: Extension) -> dict:
+    return {
+        "id": extension.id,
+        "tenant_id": extension.tenant_id,
+        "number": extension.number,
+        "name": extension.name,
+        "email": extension.email or None,
+        "site_id": extension.site_id,
+        "department_id": extension.department_id,
+        "created_at": extension.created_at,
+        "updated_at": extension.updated_at,
+    }
+
+
+def _event_view(extension: Extension) -> dict:
+    view = extension_json(extension)
+    for key in ("created_at", "updated_at"):
+        view[key] = view[key].isoformat().replace("+00:00", "Z")
+    return view
+
+
+def clean_number(value) -> str:
+    if not isinstance(value, str) or not value.isdigit() or not 2 <= len(value) <= 6:
+        raise ValidationFailed("an extension is 2 to 6 digits", field="number")
+    if value.startswith(EMERGENCY_PREFIXES) or value in SERVICE_CODES:
+        raise ValidationFailed(
+            f"{value} is kept for emergency and service calls",
+            field="number",
+            type="reserved_number",
+        )
+    return value
+
+
+def _name(value) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100:
+        raise ValidationFailed("a name is 1 to 100 characters", field="name")
+    return " ".join(value.split())
+
+
+def _email(value) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or len(value) > 254:
+        raise ValidationFailed("email is not a valid email address", field="email")
+    return clean_email(value, field="email")
+
+
+def _site(tenant: Tenant, site_id) -> Site:
+    if site_id is None:
+        return Site.objects.get(tenant=tenant, is_default=True)
+    site = (
+        Site.objects.filter(tenant=tenant, pk=site_id).first() if isinstance(site_id, str) else None
+    )
+    if site is None:
+        raise NotFound("no such site", field="site_id")
+    return site
+
+
+def _department(tenant: Tenant, department_id) -> Department | None:
+    if department_id is None:
+        return None
+    found = (
+        Department.objects.filter(tenant=tenant, pk=department_id).first()
+        if isinstance(department_id, str)
+        else None
+    )
+    if found is None:
+        raise NotFound("no such department", field="department_id")
+    return found
+
+
+def partner_extension_count(*, partner, at: datetime | None = None) -> int:
+    """Extensions the partner's tenants have (at `at`: those that existed then), which
+    its plan caps and its monthly per-extension charge counts."""
+    if at is None:
+        return Extension.objects.filter(partner=partner).count()
+    return (
+        ServicePeriod.objects.filter(
+            partner_id=partner.id, kind=ServicePeriod.Kind.EXTENSION, started_at__lte=at
+        )
+        .exclude(ended_at__lte=at)
+        .count()
+    )
+
+
+def _accepts(partner: Partner, tenant: Tenant, now: datetime) -> None:
+    from trunkline.billing.subscriptions import plan_extension_cap_check
+
+    if tenant.status in (Tenant.Status.SUSPENDED, Tenant.Status.CANCELLED):
+        status = tenant.get_status_display().lower()
+        raise Conflict(
+            f"a {status} tenant gets no new extensions",
+            field="tenant_id",
+            type=f"tenant_{tenant.status.lower()}",
+        )
+    held = Extension.objects.filter(tenant=tenant).count()
+    if tenant.max_extensions is not None and held + 1 > tenant.max_extensions:
+        raise Conflict(
+            f"{tenant.name} already has {held} of its {tenant.max_extensions} extensions "
+            "(Max Extensions); raise the limit to add more",
+            field="tenant_id",
+            type="limit_exceeded",
+        )
+    plan_extension_cap_check(
+        partner=partner, current=partner_extension_count(partner=partner), now=now
+    )
+
+
+def extension_create(
+    *, actor: Actor, tenant: Tenant, fields: dict, now: datetime | None = None
+) -> Extension:
+    """A new extension ({number, name, email?, site_id?, department_id?}); the tenant's
+    default site when no site is named."""
+    if set(fields) - set(FIELDS):
+        raise ValidationFailed("an extension has " + ", ".join(FIELDS), field="body")
+    number = clean_number(fields.get("number"))
+    name = _name(fields.get("name"))
+    email = _email(fields.get("email"))
+    now = now or timezone.now()
+    require_tenant_writer(actor, tenant)
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
+        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+        site = _site(tenant, fields.get("site_id"))
+        department = _department(tenant, fields.get("department_id"))
+        _accepts(partner, tenant, now)
+        if Extension.objects.filter(tenant=tenant, number=number).exists():
+            raise Conflict(f"extension {number} is taken", field="number", type="extension_taken")
+        extension = Extension(
+            partner=partner,
+            tenant=tenant,
+            site=site,
+            department=department,
+            number=number,
+            name=name,
+            email=email,
+            created_at=now,
+            updated_at=now,
+        )
+        extension.save(force_insert=True)
+        service_period_move(
+            object_id=extension.id,
+            kind=ServicePeriod.Kind.EXTENSION,
+            label=number,
+            partner_id=partner.id,
+            tenant_id=tenant.id,
+            at=now,
+        )
+        view = _event_view(extension)
+        audit_record(
+            actor=actor,
+            partner=partner,
+            action="extension.created",
+            object_type="extension",
+            object_id=extension.id,
+            tenant_id=tenant.id,
+            after=view,
+        )
+        event_emit(partner=partner, type="extension.created", data={"extension": view})
+    return extension
+
+
+def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Extension:
+    """Renumber, rename, change the email or the department. The site is for good: an
+    extension moves to another site by being deleted and created again there."""
+    if "site_id" in changes:
+        raise ValidationFailed(
+            "an extension stays at its site; delete it and create it at the other site",
+            field="site_id",
+        )
+    if set(changes) - {"number", "name", "email", "department_id"}:
+        raise ValidationFailed(
+            "an extension has number, name, email and department_id", field="body"
+        )
+    require_tenant_writer(actor, extension.tenant)
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
+        if tenant.status == Tenant.Status.CANCELLED:
+            raise Conflict("a cancelled tenant's extensions cannot change", type="tenant_cancelled")
+        extension = Extension.objects.select_for_update().get(pk=extension.pk)
+        before = _event_view(extension)
+        if "number" in changes:
+            extension.number = clean_number(changes["number"])
+            taken = Extension.objects.filter(tenant=tenant, number=extension.number).exclude(
+                pk=extension.pk
+            )
+            if taken.exists():
+                raise Conflict(
+                    f"extension {extension.number} is taken", field="number", type="extension_taken"
+                )
+        if "name" in changes:
+            extension.name = _name(changes["name"])
+        if "email" in changes:
+            extension.email = _email(changes["email"])
+        if "department_id" in changes:
+            extension.department = _department(tenant, changes["department_id"])
+        after = _event_view(extension)
+        changed = changed_fields(before, after)
+        changed.pop("updated_at", None)
+        if not changed:
+            return extension
+        extension.updated_at = timezone.now()
+        extension.save()
+        after = _event_view(extension)
+        previous = {key: before[key] for key in changed}
+        audit_record(
+            actor=actor,
+            partner=tenant.partner,
+            action="extension.updated",
+            object_type="extension",
+            object_id=extension.id,
+            tenant_id=tenant.id,
+            before=before,
+            after=after,
+        )
+        event_emit(
+            partner=tenant.partner,
+            type="extension.updated",
+            data={"extension": after, "previous_attributes": previous},
+        )
+    return extension
+
+
+def extension_delete(*, actor: Actor, extension: Extension, now: datetime | None = None) -> None:
+    require_tenant_writer(actor, extension.tenant)
+    now = now or timezone.now()
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
+        extension = Extension.objects.filter(pk=extension.pk).first()
+        if extension is None:
+            raise NotFound("no such extension", field="extension_id")
+        view = _event_view(extension)
+        extension.delete()
+        service_period_move(
+            object_id=view["id"],
+            kind=ServicePeriod.Kind.EXTENSION,
+            label=view["number"],
+            partner_id=tenant.partner_id,
+            tenant_id=None,
+            at=now,
+        )
+        audit_record(
+            actor=actor,
+            partner=tenant.partner,
+            action="extension.deleted",
+            object_type="extension",
+            object_id=view["id"],
+            tenant_id=tenant.id,
+            before=view,
+        )
+        event_emit(partner=tenant.partner, type="extension.deleted", data={"extension": view})
