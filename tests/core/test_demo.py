@@ -54,5 +54,19 @@ def test_loads_once(db):
     assert {invoice.tax_code for invoice in invoices} == {"US-AR-Pulaski"}
     assert invoices[0].total_micros == 107_420_000  # $99 and 8.5 % tax
 
+    # Acme's phone system: two sites, a nested department, four extensions
+    from trunkline.pbx.models import Department, Extension, Site
+
+    acme = Tenant.objects.get(sip_prefix="acme")
+    assert Site.objects.filter(tenant=acme).count() == 2
+    assert Department.objects.get(tenant=acme, name="Dispatch").parent.name == "Office"
+    assert sorted(Extension.objects.filter(tenant=acme).values_list("number", flat=True)) == [
+        "100",
+        "101",
+        "102",
+        "200",
+    ]
+    assert any("4 extensions" in line for line in lines)
+
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

@@ -83,6 +83,7 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
             email_verified_at=admin.email_verified_at,
         )
         actor = Actor(kind="user", partner=partner, user=admin)
+        extensions = 0
         for name, prefix, email, cnam, zone, status, address in DEMO_TENANTS:
             tenant = tenant_create(
                 actor=actor,
@@ -94,6 +95,8 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
                 status=status,
                 e911_address=address,
             )
+            if prefix == "acme":
+                extensions = _demo_phone_system(actor, tenant)
             if prefix == "deltafrt":
                 tenant_suspend(actor=actor, tenant=tenant, reason="Past due invoice")
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
@@ -107,9 +110,33 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
         f"  (read-only Partner User: {DEMO_READONLY_EMAIL} / {DEMO_PASSWORD})",
         f"  API key (shown once): {plaintext}",
         f"  {Tenant.objects.filter(partner=partner).count()} tenants, {numbers} phone numbers, "
-        f"{calls} rated calls, {invoices} tenant invoices",
+        f"{calls} rated calls, {invoices} tenant invoices, {extensions} extensions",
         f"  plan: {plan}",
     ]
+
+
+def _demo_phone_system(actor, tenant) -> int:
+    """Acme's office: a second site, two departments and a few extensions."""
+    from trunkline.pbx.extensions import extension_create
+    from trunkline.pbx.services import department_create, site_create
+
+    branch = site_create(actor=actor, tenant=tenant, name="North Little Rock yard")
+    office = department_create(actor=actor, tenant=tenant, name="Office")
+    dispatch = department_create(actor=actor, tenant=tenant, name="Dispatch", parent_id=office.id)
+    people = [
+        ("100", "Front desk", None, office),
+        ("101", "Maria Alvarez", "maria@acmeplumbing.example", office),
+        ("102", "Dev Patel", "dev@acmeplumbing.example", dispatch),
+        ("200", "Yard phone", None, None),
+    ]
+    for number, name, email, department in people:
+        fields = {"number": number, "name": name, "email": email}
+        if department is not None:
+            fields["department_id"] = department.id
+        if number.startswith("2"):
+            fields["site_id"] = branch.id
+        extension_create(actor=actor, tenant=tenant, fields=fields)
+    return len(people)
 
 
 def _demo_subscription(partner, admin) -> str:
