@@ -698,3 +698,53 @@ def test_charges_are_the_partners_own_and_not_for_cancelled_tenants(setup, api):
     response = api.post(f"/v1/tenants/{ours.id}/charges", body)
     assert response.status_code == 409
     assert api.get(f"/v1/tenants/{ours.id}/charges").json()["data"] == []
+
+
+# --- extensions on the invoice ------------------------------------------------------------------
+
+
+def extension(admin, tenant, number, at):
+    from trunkline.pbx.extensions import extension_create
+
+    return extension_create(
+        actor=actor_for_user(admin),
+        tenant=tenant,
+        fields={"number": number, "name": f"User {number}"},
+        now=at,
+    )
+
+
+def test_extensions_are_billed_by_days_held(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Pay-As-You-Go", chicago(1, 1))
+    tenant_cycles_run(now=chicago(1, 1, 1))
+    extension(admin, tenant, "101", chicago(1, 20))
+    extension(admin, tenant, "102", chicago(1, 20))
+    extension(admin, tenant, "103", chicago(2, 15, 9))  # 14 of February's 28 days
+    gone = extension(admin, tenant, "104", chicago(1, 20))
+    from trunkline.pbx.extensions import extension_delete
+
+    extension_delete(actor=actor_for_user(admin), extension=gone, now=chicago(2, 8, 12))
+    tenant_cycles_run(now=MAR_1)
+    invoice = Invoice.objects.get(tenant=tenant, period_start=date(2026, 2, 1))
+    # 28 + 28 + 14 + 8 (1–8 February, the 8th counting) days over 28: 2.7857 × $15.
+    line = invoice.lines.get(kind="extensions")
+    assert format(line.quantity.normalize(), "f") == "2.7857"
+    assert Money(line.amount_micros).to_json() == "41.79"
+    assert "4 extensions, prorated by days held" in line.description
+
+
+def test_a_flat_rates_included_extensions_come_off_first(setup):
+    admin = setup
+    tenant = tenant_on(admin, "Flat Rate Starter", chicago(1, 1))
+    tenant_cycles_run(now=chicago(1, 1, 1))
+    for number in ("101", "102", "103", "104", "105"):
+        extension(admin, tenant, number, chicago(1, 1, 1))
+    tenant_cycles_run(now=chicago(2, 1, 1))
+    january = Invoice.objects.get(tenant=tenant, period_start=date(2026, 1, 1))
+    assert lines(january) == [("base_fee", "1", "99.00")]  # five included
+    extension(admin, tenant, "106", chicago(2, 1, 1))
+    tenant_cycles_run(now=chicago(3, 1, 1))
+    february = Invoice.objects.get(tenant=tenant, period_start=date(2026, 2, 1))
+    assert lines(february) == [("base_fee", "1", "99.00"), ("extensions", "1", "15.00")]
+    assert "5 included" in february.lines.get(kind="extensions").description

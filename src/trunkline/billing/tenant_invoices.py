@@ -5,6 +5,8 @@ profile the tenant was on during it:
 
 - the base fee, prorated by the days of the cycle the tenant existed and was not
   cancelled, over the cycle's full length;
+- extensions: each extension's days in the cycle over the cycle's full length; a Flat
+  Rate profile's included extensions come off first;
 - numbers, standard and toll-free apart: each number's days held in the cycle over the
   cycle's full length (a number held all month is 1, half the month 0.5). A Flat Rate
   profile's included DIDs cover standard numbers first, then toll-free;
@@ -12,11 +14,11 @@ profile the tenant was on during it:
   (internal calls are free), by call class when the profile prices local and toll-free
   apart. A Flat Rate profile's included minutes (all, when unlimited) come off first,
   local first;
+- one-time charges added during the cycle;
 - tax: the tenant's jurisdiction's rate, when enabled, on the subtotal.
 
 Each line is rounded to the cent, half-up; the subtotal and total are sums of rounded
-figures. Extension lines join when extensions exist (they are held in the same
-`ServicePeriod` history).
+figures.
 
 Statuses: DRAFT → SENT (issued) → PARTIALLY_PAID / PAID, with OVERDUE when a sent
 invoice is unpaid `OVERDUE_AFTER_DAYS` after its due date; only a DRAFT can be voided
@@ -188,6 +190,24 @@ def cycle_lines(
             lines.append(Line("base_fee", label, share, profile.base_fee_micros))
 
     flat = profile.is_flat_rate
+    periods = prefetched.periods if prefetched is not None else None
+    held, count = days_held(
+        tenant=tenant, kind=ServicePeriod.Kind.EXTENSION, start=start, end=end, periods=periods
+    )
+    if held:
+        months = Fraction(held, nominal)
+        covered = min(months, Fraction(profile.included_extensions if flat else 0))
+        billable = months - covered
+        if billable > 0 and profile.extension_monthly_micros:
+            note = f"{count} extension{'s' if count != 1 else ''}, prorated by days held"
+            if covered:
+                note += f", {_shown(covered)} included"
+            lines.append(
+                Line(
+                    "extensions", f"Extensions ({note})", billable, profile.extension_monthly_micros
+                )
+            )
+
     included_dids = Fraction(profile.included_dids if flat else 0)
     for kind, line_kind, label, price in (
         (ServicePeriod.Kind.DID_LOCAL, "dids", "Standard DIDs", profile.did_monthly_micros),
@@ -203,7 +223,7 @@ def cycle_lines(
             kind=kind,
             start=start,
             end=end,
-            periods=prefetched.periods if prefetched is not None else None,
+            periods=periods,
         )
         if not held:
             continue
