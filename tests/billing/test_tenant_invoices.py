@@ -748,3 +748,28 @@ def test_a_flat_rates_included_extensions_come_off_first(setup):
     february = Invoice.objects.get(tenant=tenant, period_start=date(2026, 2, 1))
     assert lines(february) == [("base_fee", "1", "99.00"), ("extensions", "1", "15.00")]
     assert "5 included" in february.lines.get(kind="extensions").description
+
+
+def test_a_tenant_holds_at_most_100_pending_charges(setup, api):
+    from django.utils import timezone
+
+    from trunkline.billing.models import TenantCharge
+
+    tenant = tenant_on(setup, "Flat Rate Starter", chicago(1, 1))
+    now = timezone.now()
+    TenantCharge.objects.bulk_create(
+        [
+            TenantCharge(
+                partner=setup.partner,
+                tenant=tenant,
+                description=f"Item {n}",
+                unit_price_micros=1_000_000,
+                created_at=now,
+            )
+            for n in range(100)
+        ]
+    )
+    body = {"description": "One more", "unit_price": "1.00"}
+    refused = api.post(f"/v1/tenants/{tenant.id}/charges", body)
+    assert refused.status_code == 409 and "at most 100" in refused.json()["error"]["message"]
+    assert TenantCharge.objects.filter(tenant=tenant).count() == 100

@@ -15,9 +15,10 @@ from trunkline.billing.models import TenantCharge
 from trunkline.billing.tenant_invoices import MAX_LINES, one_time_line
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record
-from trunkline.core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
+from trunkline.core.errors import Conflict, InvalidTransition, NotFound
 from trunkline.core.money import Money
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import require_tenant_writer
 
 
 def charge_json(charge: TenantCharge) -> dict:
@@ -44,13 +45,7 @@ def tenant_charges(tenant: Tenant, *, status: str | None = None):
 
 
 def _locked_tenant(actor: Actor, tenant: Tenant) -> Tenant:
-    if not actor.can_write:
-        raise PermissionDenied("this account is read-only")
-    partner = actor.partner
-    if partner is None:
-        raise PermissionDenied("one-time charges belong to a partner")
-    if tenant.partner_id != partner.id or not actor.sees_tenant(tenant.id):
-        raise NotFound("no such tenant", field="tenant_id")
+    require_tenant_writer(actor, tenant)
     return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
 
 

@@ -64,32 +64,23 @@ def _tenant(request, tenant_id: str):
     return tenant_selectors.tenant_get(actor=request.actor, tenant_id=tenant_id[:64])
 
 
-def _site(request, tenant_id: str, site_id: str) -> Site:
-    tenant = _tenant(request, tenant_id)
-    site = Site.objects.select_related("tenant__partner").filter(tenant=tenant, pk=site_id[:64])
-    found = site.first()
-    if found is None:
-        raise NotFound("no such site", field="site_id")
-    return found
-
-
-def _department(request, tenant_id: str, department_id: str) -> Department:
-    tenant = _tenant(request, tenant_id)
+def _owned(request, model, tenant_id: str, object_id: str, what: str):
+    """One of the tenant's sites, departments or extensions; another tenant's is 404."""
     found = (
-        Department.objects.select_related("tenant__partner")
-        .filter(tenant=tenant, pk=department_id[:64])
+        model.objects.select_related("tenant__partner")
+        .filter(tenant=_tenant(request, tenant_id), pk=object_id[:64])
         .first()
     )
     if found is None:
-        raise NotFound("no such department", field="department_id")
+        raise NotFound(f"no such {what}", field=f"{what}_id")
     return found
 
 
-def _changes(payload) -> dict:
-    """The fields the request sent (`parent_id: null` is a change; others sent as null
-    are left alone)."""
+def _changes(payload, nullable: tuple[str, ...] = ()) -> dict:
+    """The fields the request sent; one sent as null is a change only when it is
+    `nullable` (`parent_id: null` moves a department to the top), otherwise left alone."""
     sent = payload.model_dump(exclude_unset=True)
-    return {k: v for k, v in sent.items() if v is not None or k == "parent_id"}
+    return {k: v for k, v in sent.items() if v is not None or k in nullable}
 
 
 @router.get("/tenants/{tenant_id}/sites", response=ListOut[SiteOut], auth=scope("tenants:read"))
@@ -113,13 +104,15 @@ def create_site(request, tenant_id: str, payload: SiteIn):
 
 @router.get("/tenants/{tenant_id}/sites/{site_id}", response=SiteOut, auth=scope("tenants:read"))
 def get_site(request, tenant_id: str, site_id: str):
-    return services.site_json(_site(request, tenant_id, site_id))
+    return services.site_json(_owned(request, Site, tenant_id, site_id, "site"))
 
 
 @router.patch("/tenants/{tenant_id}/sites/{site_id}", response=SiteOut, auth=scope("tenants:write"))
 def update_site(request, tenant_id: str, site_id: str, payload: SitePatch):
     site = services.site_update(
-        actor=request.actor, site=_site(request, tenant_id, site_id), changes=_changes(payload)
+        actor=request.actor,
+        site=_owned(request, Site, tenant_id, site_id, "site"),
+        changes=_changes(payload),
     )
     return services.site_json(site)
 
@@ -129,7 +122,9 @@ def update_site(request, tenant_id: str, site_id: str, payload: SitePatch):
 )
 def delete_site(request, tenant_id: str, site_id: str):
     """Delete a site; the default site cannot be deleted."""
-    services.site_delete(actor=request.actor, site=_site(request, tenant_id, site_id))
+    services.site_delete(
+        actor=request.actor, site=_owned(request, Site, tenant_id, site_id, "site")
+    )
     return Status(204, None)
 
 
@@ -166,7 +161,9 @@ def create_department(request, tenant_id: str, payload: DepartmentIn):
     auth=scope("tenants:read"),
 )
 def get_department(request, tenant_id: str, department_id: str):
-    return services.department_json(_department(request, tenant_id, department_id))
+    return services.department_json(
+        _owned(request, Department, tenant_id, department_id, "department")
+    )
 
 
 @router.patch(
@@ -178,8 +175,8 @@ def update_department(request, tenant_id: str, department_id: str, payload: Depa
     """Rename a department or move it (`parent_id`; null moves it to the top)."""
     department = services.department_update(
         actor=request.actor,
-        department=_department(request, tenant_id, department_id),
-        changes=_changes(payload),
+        department=_owned(request, Department, tenant_id, department_id, "department"),
+        changes=_changes(payload, nullable=("parent_id",)),
     )
     return services.department_json(department)
 
@@ -192,7 +189,8 @@ def update_department(request, tenant_id: str, department_id: str, payload: Depa
 def delete_department(request, tenant_id: str, department_id: str):
     """Delete a department without sub-departments."""
     services.department_delete(
-        actor=request.actor, department=_department(request, tenant_id, department_id)
+        actor=request.actor,
+        department=_owned(request, Department, tenant_id, department_id, "department"),
     )
     return Status(204, None)
 
@@ -237,18 +235,6 @@ class ExtensionQuery(Schema):
     cursor: str | None = Field(default=None, max_length=500)
 
 
-def _extension(request, tenant_id: str, extension_id: str) -> Extension:
-    tenant = _tenant(request, tenant_id)
-    found = (
-        Extension.objects.select_related("tenant__partner")
-        .filter(tenant=tenant, pk=extension_id[:64])
-        .first()
-    )
-    if found is None:
-        raise NotFound("no such extension", field="extension_id")
-    return found
-
-
 @router.get(
     "/tenants/{tenant_id}/extensions",
     response=ListOut[ExtensionOut],
@@ -291,7 +277,9 @@ def create_extension(request, tenant_id: str, payload: ExtensionIn):
     auth=scope("extensions:read"),
 )
 def get_extension(request, tenant_id: str, extension_id: str):
-    return extensions.extension_json(_extension(request, tenant_id, extension_id))
+    return extensions.extension_json(
+        _owned(request, Extension, tenant_id, extension_id, "extension")
+    )
 
 
 @router.patch(
@@ -301,12 +289,12 @@ def get_extension(request, tenant_id: str, extension_id: str):
 )
 def update_extension(request, tenant_id: str, extension_id: str, payload: ExtensionPatch):
     """Renumber, rename, or change the email or department; the site cannot change."""
-    sent = payload.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in sent.items() if v is not None or k == "department_id"}
-    if "site_id" in sent:
-        changes["site_id"] = sent["site_id"]
+    # A site_id sent at all is passed on, for the service to refuse.
+    changes = _changes(payload, nullable=("department_id", "site_id"))
     extension = extensions.extension_update(
-        actor=request.actor, extension=_extension(request, tenant_id, extension_id), changes=changes
+        actor=request.actor,
+        extension=_owned(request, Extension, tenant_id, extension_id, "extension"),
+        changes=changes,
     )
     return extensions.extension_json(extension)
 
@@ -318,6 +306,7 @@ def update_extension(request, tenant_id: str, extension_id: str, payload: Extens
 )
 def delete_extension(request, tenant_id: str, extension_id: str):
     extensions.extension_delete(
-        actor=request.actor, extension=_extension(request, tenant_id, extension_id)
+        actor=request.actor,
+        extension=_owned(request, Extension, tenant_id, extension_id, "extension"),
     )
     return Status(204, None)

@@ -26,7 +26,8 @@ from trunkline.billing.service_periods import service_period_move
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields, event_emit
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
-from trunkline.pbx.models import Department, Extension, Site
+from trunkline.pbx.models import Extension, Site
+from trunkline.pbx.services import clean_name, plain, tenant_department
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer
 from trunkline.tenants.validation import clean_email
@@ -54,10 +55,7 @@ def extension_json(extension: Extension) -> dict:
 
 
 def _event_view(extension: Extension) -> dict:
-    view = extension_json(extension)
-    for key in ("created_at", "updated_at"):
-        view[key] = view[key].isoformat().replace("+00:00", "Z")
-    return view
+    return plain(extension_json(extension))
 
 
 def clean_number(value) -> str:
@@ -70,12 +68,6 @@ def clean_number(value) -> str:
             type="reserved_number",
         )
     return value
-
-
-def _name(value) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100:
-        raise ValidationFailed("a name is 1 to 100 characters", field="name")
-    return " ".join(value.split())
 
 
 def _email(value) -> str:
@@ -95,19 +87,6 @@ def _site(tenant: Tenant, site_id) -> Site:
     if site is None:
         raise NotFound("no such site", field="site_id")
     return site
-
-
-def _department(tenant: Tenant, department_id) -> Department | None:
-    if department_id is None:
-        return None
-    found = (
-        Department.objects.filter(tenant=tenant, pk=department_id).first()
-        if isinstance(department_id, str)
-        else None
-    )
-    if found is None:
-        raise NotFound("no such department", field="department_id")
-    return found
 
 
 def partner_extension_count(*, partner, at: datetime | None = None) -> int:
@@ -155,7 +134,7 @@ def extension_create(
     if set(fields) - set(FIELDS):
         raise ValidationFailed("an extension has " + ", ".join(FIELDS), field="body")
     number = clean_number(fields.get("number"))
-    name = _name(fields.get("name"))
+    name = clean_name(fields.get("name"), what="an extension's")
     email = _email(fields.get("email"))
     now = now or timezone.now()
     require_tenant_writer(actor, tenant)
@@ -163,7 +142,7 @@ def extension_create(
         partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
         tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
         site = _site(tenant, fields.get("site_id"))
-        department = _department(tenant, fields.get("department_id"))
+        department = tenant_department(tenant, fields.get("department_id"), field="department_id")
         _accepts(partner, tenant, now)
         if Extension.objects.filter(tenant=tenant, number=number).exists():
             raise Conflict(f"extension {number} is taken", field="number", type="extension_taken")
@@ -230,11 +209,13 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
                     f"extension {extension.number} is taken", field="number", type="extension_taken"
                 )
         if "name" in changes:
-            extension.name = _name(changes["name"])
+            extension.name = clean_name(changes["name"], what="an extension's")
         if "email" in changes:
             extension.email = _email(changes["email"])
         if "department_id" in changes:
-            extension.department = _department(tenant, changes["department_id"])
+            extension.department = tenant_department(
+                tenant, changes["department_id"], field="department_id"
+            )
         after = _event_view(extension)
         changed = changed_fields(before, after)
         changed.pop("updated_at", None)

@@ -25,9 +25,10 @@ MAX_DEPTH = 10  # departments nested at most this deep
 DEFAULT_SITE_NAME = "Main site"
 
 
-def _name(value, *, what: str) -> str:
+def clean_name(value, *, what: str) -> str:
+    """A site's, department's or extension's name: 1 to 100 characters, spaces tidied."""
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100:
-        raise ValidationFailed(f"a {what} name is 1 to 100 characters", field="name")
+        raise ValidationFailed(f"{what} name is 1 to 100 characters", field="name")
     return " ".join(value.split())
 
 
@@ -67,9 +68,10 @@ def site_json(site: Site) -> dict:
     }
 
 
-def _plain(data: dict) -> dict:
+def plain(data: dict) -> dict:
+    """A JSON view with its datetimes as ISO 8601 UTC strings, for audit rows and events."""
     return {
-        key: value.isoformat() if isinstance(value, datetime) else value
+        key: value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
         for key, value in data.items()
     }
 
@@ -100,7 +102,7 @@ def default_site(tenant: Tenant) -> Site:
 
 
 def site_create(*, actor: Actor, tenant: Tenant, name, timezone_name=None) -> Site:
-    name = _name(name, what="site")
+    name = clean_name(name, what="a site")
     zone = clean_timezone(timezone_name) if timezone_name is not None else None
     now = timezone.now()
     with transaction.atomic():
@@ -116,7 +118,7 @@ def site_create(*, actor: Actor, tenant: Tenant, name, timezone_name=None) -> Si
             created_at=now,
             updated_at=now,
         )
-        _audit(actor, site, "site.created", None, _plain(site_json(site)))
+        _audit(actor, site, "site.created", None, plain(site_json(site)))
     return site
 
 
@@ -128,9 +130,9 @@ def site_update(*, actor: Actor, site: Site, changes: dict) -> Site:
     with transaction.atomic():
         _locked(actor, site.tenant)
         site = Site.objects.select_related("tenant__partner").get(pk=site.pk)
-        before = _plain(site_json(site))
+        before = plain(site_json(site))
         if "name" in changes:
-            site.name = _name(changes["name"], what="site")
+            site.name = clean_name(changes["name"], what="a site")
             _name_free(Site, site.tenant, site.name, keep_id=site.id)
         if "timezone" in changes:
             site.timezone = clean_timezone(changes["timezone"])
@@ -143,7 +145,7 @@ def site_update(*, actor: Actor, site: Site, changes: dict) -> Site:
             site.is_default = True
         site.updated_at = timezone.now()
         site.save()
-        _audit(actor, site, "site.updated", before, _plain(site_json(site)))
+        _audit(actor, site, "site.updated", before, plain(site_json(site)))
     return site
 
 
@@ -164,7 +166,7 @@ def site_delete(*, actor: Actor, site: Site) -> None:
                 + "; delete them or create them at another site first",
                 type="site_not_empty",
             )
-        before = _plain(site_json(site))
+        before = plain(site_json(site))
         site_id = site.id
         site.delete()
         site.id = site_id
@@ -185,16 +187,18 @@ def department_json(department: Department) -> dict:
     }
 
 
-def _parent(tenant: Tenant, parent_id) -> Department | None:
-    if parent_id is None:
+def tenant_department(tenant: Tenant, department_id, *, field: str) -> Department | None:
+    """The tenant's department named by a request (None for none); another tenant's, or
+    an unknown id, is 404 on `field`."""
+    if department_id is None:
         return None
     found = (
-        Department.objects.filter(tenant=tenant, pk=parent_id).first()
-        if isinstance(parent_id, str)
+        Department.objects.filter(tenant=tenant, pk=department_id).first()
+        if isinstance(department_id, str)
         else None
     )
     if found is None:
-        raise NotFound("no such department", field="parent_id")
+        raise NotFound("no such department", field=field)
     return found
 
 
@@ -231,13 +235,13 @@ def _depth_below(department: Department) -> int:
 
 
 def department_create(*, actor: Actor, tenant: Tenant, name, parent_id=None) -> Department:
-    name = _name(name, what="department")
+    name = clean_name(name, what="a department")
     now = timezone.now()
     with transaction.atomic():
         tenant = _locked(actor, tenant)
         if Department.objects.filter(tenant=tenant).count() >= MAX_DEPARTMENTS:
             raise Conflict(f"a tenant has at most {MAX_DEPARTMENTS} departments")
-        parent = _parent(tenant, parent_id)
+        parent = tenant_department(tenant, parent_id, field="parent_id")
         if len(_ancestors(parent)) >= MAX_DEPTH:
             raise ValidationFailed(f"departments nest at most {MAX_DEPTH} deep", field="parent_id")
         _name_free(Department, tenant, name, parent=parent)
@@ -249,7 +253,7 @@ def department_create(*, actor: Actor, tenant: Tenant, name, parent_id=None) -> 
             created_at=now,
             updated_at=now,
         )
-        _audit(actor, department, "department.created", None, _plain(department_json(department)))
+        _audit(actor, department, "department.created", None, plain(department_json(department)))
     return department
 
 
@@ -261,9 +265,9 @@ def department_update(*, actor: Actor, department: Department, changes: dict) ->
     with transaction.atomic():
         tenant = _locked(actor, department.tenant)
         department = Department.objects.select_related("tenant__partner").get(pk=department.pk)
-        before = _plain(department_json(department))
+        before = plain(department_json(department))
         if "parent_id" in changes:
-            parent = _parent(tenant, changes["parent_id"])
+            parent = tenant_department(tenant, changes["parent_id"], field="parent_id")
             above = _ancestors(parent)
             if department.id in above:
                 raise ValidationFailed(
@@ -277,7 +281,7 @@ def department_update(*, actor: Actor, department: Department, changes: dict) ->
                 )
             department.parent = parent
         if "name" in changes:
-            department.name = _name(changes["name"], what="department")
+            department.name = clean_name(changes["name"], what="a department")
         _name_free(
             Department,
             tenant,
@@ -287,7 +291,7 @@ def department_update(*, actor: Actor, department: Department, changes: dict) ->
         )
         department.updated_at = timezone.now()
         department.save()
-        _audit(actor, department, "department.updated", before, _plain(department_json(department)))
+        _audit(actor, department, "department.updated", before, plain(department_json(department)))
     return department
 
 
@@ -302,7 +306,7 @@ def department_delete(*, actor: Actor, department: Department) -> None:
                 "the department has sub-departments: " + ", ".join(sorted(children)),
                 type="department_not_empty",
             )
-        before = _plain(department_json(department))
+        before = plain(department_json(department))
         department_id = department.id
         department.delete()
         department.id = department_id

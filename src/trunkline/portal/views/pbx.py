@@ -81,14 +81,16 @@ def site_new(request, tenant_id: str):
     )
 
 
-def _site_action(request, tenant_id: str, site_id: str, action):
+def _act_on(request, tenant_id: str, model, object_id: str, action):
+    """Run `action` on one of the tenant's sites or departments and come back to the card
+    with its message, or the service's refusal."""
     tenant = _tenant(request, tenant_id)
-    site = Site.objects.filter(tenant=tenant, pk=site_id[:64]).first()
-    if site is None:
-        raise Http404("no such site")
-    site.tenant = tenant
+    found = model.objects.filter(tenant=tenant, pk=object_id[:64]).first()
+    if found is None:
+        raise Http404("not found")
+    found.tenant = tenant
     try:
-        done = action(site)
+        done = action(found)
     except TrunklineError as error:
         messages.error(request, error.message[:1].upper() + error.message[1:])
     else:
@@ -103,7 +105,7 @@ def site_default(request, tenant_id: str, site_id: str):
         services.site_update(actor=request.actor, site=site, changes={"is_default": True})
         return f"{site.name} is now the default site."
 
-    return _site_action(request, tenant_id, site_id, make_default)
+    return _act_on(request, tenant_id, Site, site_id, make_default)
 
 
 @require_POST
@@ -113,7 +115,7 @@ def site_delete(request, tenant_id: str, site_id: str):
         services.site_delete(actor=request.actor, site=site)
         return f"Site {site.name} deleted."
 
-    return _site_action(request, tenant_id, site_id, delete)
+    return _act_on(request, tenant_id, Site, site_id, delete)
 
 
 @writer_required
@@ -147,15 +149,8 @@ def department_new(request, tenant_id: str):
 @require_POST
 @writer_required
 def department_delete(request, tenant_id: str, department_id: str):
-    tenant = _tenant(request, tenant_id)
-    department = Department.objects.filter(tenant=tenant, pk=department_id[:64]).first()
-    if department is None:
-        raise Http404("no such department")
-    department.tenant = tenant
-    try:
+    def delete(department):
         services.department_delete(actor=request.actor, department=department)
-    except TrunklineError as error:
-        messages.error(request, error.message[:1].upper() + error.message[1:])
-    else:
-        messages.success(request, f"Department {department.name} deleted.")
-    return finish(request, _back(tenant))
+        return f"Department {department.name} deleted."
+
+    return _act_on(request, tenant_id, Department, department_id, delete)
