@@ -16,6 +16,22 @@ def _fresh_state(settings, tmp_path):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _licence_catalog(request):
+    """The licence catalog a migration loads, back after a transactional test emptied
+    every table."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from trunkline.licensing.catalog import catalog_load
+    from trunkline.licensing.models import LicenseSku
+
+    if not LicenseSku.objects.exists():
+        catalog_load(LicenseSku)
+
+
 class ApiClient:
     """Django's test client speaking the API: bearer key, JSON bodies."""
 

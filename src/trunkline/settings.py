@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "trunkline.phone_numbers",
     "trunkline.limits",
     "trunkline.pbx",
+    "trunkline.licensing",
     "trunkline.portal",
 ]
 

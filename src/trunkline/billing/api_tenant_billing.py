@@ -31,7 +31,7 @@ class PageQuery(Schema):
 class ProfileIn(InSchema):
     name: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=1000)
-    pricing_model: Literal["PAYG", "FLAT_RATE"]
+    pricing_model: Literal["PAYG", "FLAT_RATE", "LICENSE"]
     base_fee: str = Field(default="0", max_length=30)
     extension_monthly: str = Field(default="0", max_length=30)
     did_monthly: str = Field(default="0", max_length=30)
@@ -51,7 +51,7 @@ class ProfileIn(InSchema):
 class ProfilePatch(InSchema):
     name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
-    pricing_model: Literal["PAYG", "FLAT_RATE"] | None = None
+    pricing_model: Literal["PAYG", "FLAT_RATE", "LICENSE"] | None = None
     base_fee: str | None = Field(default=None, max_length=30)
     extension_monthly: str | None = Field(default=None, max_length=30)
     did_monthly: str | None = Field(default=None, max_length=30)

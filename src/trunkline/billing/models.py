@@ -646,6 +646,9 @@ class BillingProfile(models.Model):
     class PricingModel(models.TextChoices):
         PAY_AS_YOU_GO = "PAYG", "Pay-As-You-Go"
         FLAT_RATE = "FLAT_RATE", "Flat Rate"
+        # Seats and add-ons from the licence catalog (`001_*.txt` "License Model"): the
+        # tenant is billed for the licences it holds instead of per extension.
+        LICENSE = "LICENSE", "Licence"
 
     id = models.CharField(
         primary_key=True, max_length=40, default=id_factory("bpf"), editable=False

@@ -191,7 +191,9 @@ def _clean(partner, changes: dict, profile: BillingProfile | None) -> dict:
     if "pricing_model" in changes or profile is None:
         model = changes.get("pricing_model")
         if model not in BillingProfile.PricingModel.values:
-            raise ValidationFailed("pricing_model is PAYG or FLAT_RATE", field="pricing_model")
+            raise ValidationFailed(
+                "pricing_model is PAYG, FLAT_RATE or LICENSE", field="pricing_model"
+            )
         cleaned["pricing_model"] = model
     for field in MONEY_FIELDS:
         if field in changes:
@@ -228,7 +230,7 @@ def _clean(partner, changes: dict, profile: BillingProfile | None) -> dict:
             "a profile that expires names the profile its tenants convert to",
             field="converts_to_id",
         )
-    if final("pricing_model") == BillingProfile.PricingModel.PAY_AS_YOU_GO:
+    if final("pricing_model") != BillingProfile.PricingModel.FLAT_RATE:
         for field in QUANTITY_FIELDS:
             if cleaned.get(field):
                 raise ValidationFailed(

@@ -166,6 +166,66 @@ class Prefetched:
         return (self.zone, self.start, self.end) == (tenant.timezone, start, end)
 
 
+def _license_lines(tenant: Tenant, start: date, end: date, nominal: int) -> list[Line]:
+    """Licences the tenant held in [start, end): monthly ones by days held, one line per
+    SKU; yearly ones in full in the cycle each year of the subscription begins in."""
+    from trunkline.licensing.models import LicenseSku, LicenseSubscription
+
+    zone = ZoneInfo(tenant.timezone)
+    start_at = datetime(start.year, start.month, start.day, tzinfo=zone)
+    end_at = datetime(end.year, end.month, end.day, tzinfo=zone)
+    found = (
+        LicenseSubscription.objects.filter(tenant=tenant, started_at__lt=end_at)
+        .exclude(terminated_at__lte=start_at)
+        .select_related("sku")
+        .order_by("sku__kind", "sku__sort_order", "started_at")
+    )
+    by_sku: dict[str, list] = {}
+    for subscription in found:
+        by_sku.setdefault(subscription.sku_id, []).append(subscription)
+    lines: list[Line] = []
+    for subscriptions in by_sku.values():
+        sku = subscriptions[0].sku
+        if sku.frequency == LicenseSku.Frequency.YEARLY:
+            count = 0
+            for subscription in subscriptions:
+                begun = subscription.started_at.astimezone(zone).date()
+                for year in range(begun.year, end.year + 1):
+                    try:
+                        renewal = begun.replace(year=year)
+                    except ValueError:  # 29 February
+                        renewal = begun.replace(year=year, day=28)
+                    if start <= renewal < end:
+                        count += subscription.quantity
+            if count:
+                lines.append(
+                    Line(
+                        "licenses",
+                        f"{sku.name} licences (yearly)",
+                        Fraction(count),
+                        sku.price_micros,
+                    )
+                )
+            continue
+        quantity_days = 0
+        total = 0
+        for subscription in subscriptions:
+            first = max(start, subscription.started_at.astimezone(zone).date())
+            last = end
+            if subscription.terminated_at is not None:
+                last = min(end, subscription.terminated_at.astimezone(zone).date())
+            days = max((last - first).days, 0)
+            quantity_days += days * subscription.quantity
+            total += subscription.quantity
+        if quantity_days:
+            months = Fraction(quantity_days, nominal)
+            note = "" if months == total else ", prorated by days held"
+            lines.append(
+                Line("licenses", f"{sku.name} licences ({total}{note})", months, sku.price_micros)
+            )
+    return lines
+
+
 def cycle_lines(
     tenant: Tenant,
     profile: BillingProfile,
@@ -194,6 +254,11 @@ def cycle_lines(
     held, count = days_held(
         tenant=tenant, kind=ServicePeriod.Kind.EXTENSION, start=start, end=end, periods=periods
     )
+    licensed = profile.pricing_model == BillingProfile.PricingModel.LICENSE
+    if licensed:
+        # Seats are billed as licences, not per extension.
+        held = 0
+        lines.extend(_license_lines(tenant, start, end, nominal))
     if held:
         months = Fraction(held, nominal)
         covered = min(months, Fraction(profile.included_extensions if flat else 0))

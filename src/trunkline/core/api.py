@@ -142,6 +142,7 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
+    from trunkline.licensing.api import router as licensing_router
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
     from trunkline.phone_numbers.api import router as numbers_router
@@ -156,6 +157,7 @@ def build_api() -> NinjaAPI:
         tenants_router,
         limits_router,
         pbx_router,
+        licensing_router,
         billing_router,
         subscription_router,
         payments_router,

@@ -249,6 +249,11 @@ class WebhookExtension(_Data):
     email: str | None
     site_id: str
     department_id: str | None
+    license: str | None = Field(
+        description="The user's seat licence on a tenant billed by licence, else null.",
+        examples=["seat_basic"],
+    )
+    addons: list[str] = Field(description="The user's add-on licences.")
     created_at: datetime
     updated_at: datetime
 

@@ -87,6 +87,8 @@ PREFIXES = (
     "sit",
     "dep",
     "ext",
+    "lca",
+    "dev",
 )
 
 

@@ -5,6 +5,7 @@ pbx/extensions.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -13,8 +14,9 @@ from trunkline.accounts.api_auth import scope
 from trunkline.core.errors import NotFound
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.pbx import extensions, services
-from trunkline.pbx.models import Department, Extension, Site
+from trunkline.licensing.services import extension_licenses
+from trunkline.pbx import devices, extensions, services
+from trunkline.pbx.models import Department, Device, Extension, Site
 from trunkline.tenants import selectors as tenant_selectors
 
 router = Router(tags=["Sites and departments"])
@@ -206,6 +208,11 @@ class ExtensionOut(Schema):
     email: str | None
     site_id: str
     department_id: str | None
+    license: str | None = Field(
+        description="the user's seat licence (tenants billed by licence only)",
+        examples=["seat_basic"],
+    )
+    addons: list[str] = Field(description="the user's add-on licences")
     created_at: datetime
     updated_at: datetime
 
@@ -218,6 +225,11 @@ class ExtensionIn(InSchema):
         default=None, max_length=64, description="default: the default site"
     )
     department_id: str | None = Field(default=None, max_length=64)
+    license: str | None = Field(
+        default=None,
+        max_length=64,
+        description="seat licence to take (licence-billed tenants); default: the cheapest free",
+    )
 
 
 class ExtensionPatch(InSchema):
@@ -226,6 +238,7 @@ class ExtensionPatch(InSchema):
     email: str | None = Field(default=None, max_length=300, description='"" removes it')
     site_id: str | None = Field(default=None, max_length=64, description="cannot change")
     department_id: str | None = Field(default=None, max_length=64, description="null: none")
+    license: str | None = Field(default=None, max_length=64, description="change the seat")
 
 
 class ExtensionQuery(Schema):
@@ -248,8 +261,9 @@ def list_extensions(request, tenant_id: str, query: Query[ExtensionQuery]):
     if query.department_id:
         found = found.filter(department_id=query.department_id)
     page = paginate(found, limit=query.limit, cursor=query.cursor, sort_field="number")
+    licenses = extension_licenses([e.id for e in page.items])
     return {
-        "data": [extensions.extension_json(e) for e in page.items],
+        "data": [extensions.extension_json(e, licenses.get(e.id, {})) for e in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -309,4 +323,108 @@ def delete_extension(request, tenant_id: str, extension_id: str):
         actor=request.actor,
         extension=_owned(request, Extension, tenant_id, extension_id, "extension"),
     )
+    return Status(204, None)
+
+
+# --- devices ------------------------------------------------------------------------------------
+
+
+class DeviceOut(Schema):
+    id: str
+    tenant_id: str
+    extension_id: str
+    kind: str = Field(examples=["desk_phone"])
+    name: str | None
+    mac: str | None = Field(description="12 hexadecimal digits, desk phones")
+    sip_username: str = Field(description="namespaced by the tenant's SIP prefix")
+    password_set_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeviceWithPassword(DeviceOut):
+    sip_password: str = Field(description="shown this once; reset it if it is lost")
+
+
+class DeviceIn(InSchema):
+    kind: Literal["desk_phone", "softphone", "dect", "web_phone"]
+    name: str | None = Field(default=None, max_length=200)
+    mac: str | None = Field(default=None, max_length=40)
+
+
+class DevicePatch(InSchema):
+    name: str | None = Field(default=None, max_length=200)
+    mac: str | None = Field(default=None, max_length=40)
+
+
+def _device(request, tenant_id: str, device_id: str) -> Device:
+    return _owned(request, Device, tenant_id, device_id, "device")
+
+
+@router.get(
+    "/tenants/{tenant_id}/extensions/{extension_id}/devices",
+    response=ListOut[DeviceOut],
+    auth=scope("extensions:read"),
+)
+def list_devices(request, tenant_id: str, extension_id: str):
+    extension = _owned(request, Extension, tenant_id, extension_id, "extension")
+    found = Device.objects.filter(extension=extension)
+    return {"data": [devices.device_json(d) for d in found], "next_cursor": None}
+
+
+@router.post(
+    "/tenants/{tenant_id}/extensions/{extension_id}/devices",
+    response={201: DeviceWithPassword},
+    auth=scope("extensions:write"),
+)
+def create_device(request, tenant_id: str, extension_id: str, payload: DeviceIn):
+    """A new device with SIP credentials; the password is in this response only. On a
+    licence-billed tenant, past the seat's device quota is 409 `license_required`."""
+    device, password = devices.device_create(
+        actor=request.actor,
+        extension=_owned(request, Extension, tenant_id, extension_id, "extension"),
+        fields=payload.model_dump(exclude_unset=True),
+    )
+    return Status(201, {**devices.device_json(device), "sip_password": password})
+
+
+@router.get(
+    "/tenants/{tenant_id}/devices/{device_id}", response=DeviceOut, auth=scope("extensions:read")
+)
+def get_device(request, tenant_id: str, device_id: str):
+    return devices.device_json(_device(request, tenant_id, device_id))
+
+
+@router.patch(
+    "/tenants/{tenant_id}/devices/{device_id}", response=DeviceOut, auth=scope("extensions:write")
+)
+def update_device(request, tenant_id: str, device_id: str, payload: DevicePatch):
+    device = devices.device_update(
+        actor=request.actor,
+        device=_device(request, tenant_id, device_id),
+        changes=_changes(payload, nullable=("mac", "name")),
+    )
+    return devices.device_json(device)
+
+
+@router.post(
+    "/tenants/{tenant_id}/devices/{device_id}/reset-password",
+    response=DeviceWithPassword,
+    auth=scope("extensions:write"),
+)
+def reset_device_password(request, tenant_id: str, device_id: str):
+    """A new SIP password, shown in this response only."""
+    device, password = devices.device_password_reset(
+        actor=request.actor, device=_device(request, tenant_id, device_id)
+    )
+    return {**devices.device_json(device), "sip_password": password}
+
+
+@router.delete(
+    "/tenants/{tenant_id}/devices/{device_id}",
+    response={204: None},
+    auth=scope("extensions:write"),
+)
+def delete_device(request, tenant_id: str, device_id: str):
+    devices.device_delete(actor=request.actor, device=_device(request, tenant_id, device_id))
     return Status(204, None)

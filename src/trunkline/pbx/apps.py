@@ -8,7 +8,11 @@ class PbxConfig(AppConfig):
 
     def ready(self) -> None:
         from trunkline.billing.subscription_cycle import billable_counts_register
+        from trunkline.licensing.services import quota_counter_register
+        from trunkline.pbx.devices import devices_of
         from trunkline.pbx.extensions import partner_extension_count
 
         # The partner's monthly per-extension charge and its plan's cap count these.
         billable_counts_register("extensions", partner_extension_count)
+        # A seat's device quota counts these.
+        quota_counter_register("devices", devices_of)

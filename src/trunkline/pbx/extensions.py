@@ -26,6 +26,14 @@ from trunkline.billing.service_periods import service_period_move
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields, event_emit
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
+from trunkline.licensing.models import LicenseAssignment
+from trunkline.licensing.services import (
+    extension_licenses,
+    governed,
+    seat_change,
+    seat_take,
+    target_released,
+)
 from trunkline.pbx.models import Extension, Site
 from trunkline.pbx.services import clean_name, plain, tenant_department
 from trunkline.tenants.models import Tenant
@@ -37,10 +45,14 @@ from trunkline.tenants.validation import clean_email
 # number, so dialling one never waits for more digits.
 EMERGENCY_PREFIXES = ("911", "933", "112", "999")
 SERVICE_CODES = frozenset({"988", "211", "311", "411", "511", "611", "711", "811"})
-FIELDS = ("number", "name", "email", "site_id", "department_id")
+FIELDS = ("number", "name", "email", "site_id", "department_id", "license")
 
 
-def extension_json(extension: Extension) -> dict:
+def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
+    """The extension as the API shows it; `licenses` is its entry of
+    `licensing.services.extension_licenses` when the caller read many at once."""
+    if licenses is None:
+        licenses = extension_licenses([extension.id]).get(extension.id, {})
     return {
         "id": extension.id,
         "tenant_id": extension.tenant_id,
@@ -49,6 +61,8 @@ def extension_json(extension: Extension) -> dict:
         "email": extension.email or None,
         "site_id": extension.site_id,
         "department_id": extension.department_id,
+        "license": licenses.get("license"),
+        "addons": licenses.get("addons", []),
         "created_at": extension.created_at,
         "updated_at": extension.updated_at,
     }
@@ -129,8 +143,9 @@ def _accepts(partner: Partner, tenant: Tenant, now: datetime) -> None:
 def extension_create(
     *, actor: Actor, tenant: Tenant, fields: dict, now: datetime | None = None
 ) -> Extension:
-    """A new extension ({number, name, email?, site_id?, department_id?}); the tenant's
-    default site when no site is named."""
+    """A new extension ({number, name, email?, site_id?, department_id?, license?}); the
+    tenant's default site when no site is named. On a licence-governed tenant it takes a
+    seat at its site (`license` names which; else the cheapest free one)."""
     if set(fields) - set(FIELDS):
         raise ValidationFailed("an extension has " + ", ".join(FIELDS), field="body")
     number = clean_number(fields.get("number"))
@@ -166,6 +181,13 @@ def extension_create(
             tenant_id=tenant.id,
             at=now,
         )
+        seat_take(
+            tenant=tenant,
+            site=site,
+            extension_id=extension.id,
+            sku_code=fields.get("license"),
+            now=now,
+        )
         view = _event_view(extension)
         audit_record(
             actor=actor,
@@ -188,9 +210,9 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
             "an extension stays at its site; delete it and create it at the other site",
             field="site_id",
         )
-    if set(changes) - {"number", "name", "email", "department_id"}:
+    if set(changes) - {"number", "name", "email", "department_id", "license"}:
         raise ValidationFailed(
-            "an extension has number, name, email and department_id", field="body"
+            "an extension has number, name, email, department_id and license", field="body"
         )
     require_tenant_writer(actor, extension.tenant)
     with transaction.atomic():
@@ -215,6 +237,14 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
         if "department_id" in changes:
             extension.department = tenant_department(
                 tenant, changes["department_id"], field="department_id"
+            )
+        if "license" in changes:
+            if not governed(tenant):
+                raise ValidationFailed(
+                    "this tenant's billing profile does not use licences", field="license"
+                )
+            seat_change(
+                tenant=tenant, extension=extension, sku_code=changes["license"], now=timezone.now()
             )
         after = _event_view(extension)
         changed = changed_fields(before, after)
@@ -252,6 +282,7 @@ def extension_delete(*, actor: Actor, extension: Extension, now: datetime | None
         if extension is None:
             raise NotFound("no such extension", field="extension_id")
         view = _event_view(extension)
+        target_released(target_type=LicenseAssignment.Target.EXTENSION, target_id=extension.id)
         extension.delete()
         service_period_move(
             object_id=view["id"],

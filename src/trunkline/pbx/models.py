@@ -101,3 +101,41 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
+
+
+class Device(models.Model):
+    """A phone a user registers with: a desk phone (known by its MAC), a softphone, a
+    DECT handset or the web phone. Each has its own SIP credentials, the username
+    namespaced by the tenant's SIP prefix; the password is sealed with the platform key
+    (the call engine's configuration needs it) and shown only when it is set."""
+
+    class Kind(models.TextChoices):
+        DESK_PHONE = "desk_phone", "IP desk phone"
+        SOFTPHONE = "softphone", "Softphone"
+        DECT = "dect", "DECT"
+        WEB_PHONE = "web_phone", "Web phone"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("dev"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="devices")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    mac = models.CharField(max_length=12, blank=True)  # 12 upper-case hex digits
+    sip_username = models.CharField(max_length=80, unique=True)
+    sealed_password = models.BinaryField()
+    password_set_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A desk phone is on one desk: its MAC is in one tenant's system at a time.
+            models.UniqueConstraint(fields=["mac"], condition=~Q(mac=""), name="device_mac_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.sip_username
