@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "trunkline.phone_numbers",
     "trunkline.limits",
     "trunkline.pbx",
+    "trunkline.branding",
     "trunkline.portal",
 ]
 
@@ -88,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "trunkline.core.api_middleware.ApiMiddleware",
+    # Parses multipart bodies of PUT too (Django does so for POST only): PUT /v1/branding/logo.
+    "ninja.compatibility.files.fix_request_files_middleware",
     "trunkline.accounts.middleware.SessionFreshnessMiddleware",
     "trunkline.core.middleware.PortalMessageMiddleware",  # Django's, skipped for /v1
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
