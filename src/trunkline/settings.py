@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "trunkline.limits",
     "trunkline.pbx",
     "trunkline.licensing",
+    "trunkline.branding",
     "trunkline.portal",
 ]
 
@@ -89,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "trunkline.core.api_middleware.ApiMiddleware",
+    # Parses multipart bodies of PUT too (Django does so for POST only): PUT /v1/branding/logo.
+    "ninja.compatibility.files.fix_request_files_middleware",
     "trunkline.accounts.middleware.SessionFreshnessMiddleware",
     "trunkline.core.middleware.PortalMessageMiddleware",  # Django's, skipped for /v1
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

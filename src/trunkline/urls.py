@@ -7,5 +7,6 @@ urlpatterns = [
     path("v1/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("trunkline.accounts.urls")),
+    path("", include("trunkline.branding.urls")),
     path("", include("trunkline.portal.urls")),
 ]

@@ -23,6 +23,7 @@ from django.db.models import Q
 
 from trunkline.accounts.models import Partner
 from trunkline.billing import ledger
+from trunkline.billing.attachments import PLATFORM_INVOICE_PDF
 from trunkline.billing.invoices_platform import invoice_issue
 from trunkline.billing.models import BillingAccount, PlatformInvoice, Posting
 from trunkline.billing.payment_services import (
@@ -240,6 +241,7 @@ def invoice_collect(*, invoice: PlatformInvoice, now: datetime, off_session: boo
                         "reason": message,
                         "suspend_on": now + timedelta(days=GRACE_DAYS),
                     },
+                    attachments=[(PLATFORM_INVOICE_PDF, invoice.id)],
                 )
         account.updated_at = now
         account.save()

@@ -659,7 +659,9 @@ def plan_extension_cap_check(
 # --- the trial's end ------------------------------------------------------------------------------
 
 
-def _notify(partner: Partner, *, subject: str, template: str, context: dict) -> None:
+def _notify(
+    partner: Partner, *, subject: str, template: str, context: dict, attachments=()
+) -> None:
     from trunkline.accounts.selectors import partner_admin_emails
 
     recipients = sorted({partner.billing_email, *partner_admin_emails(partner)} - {""})
@@ -670,6 +672,7 @@ def _notify(partner: Partner, *, subject: str, template: str, context: dict) -> 
         category=TRANSACTIONAL,
         subject=subject,
         body=render_to_string(template, {"partner": partner, **context}),
+        attachments=attachments,
     )
 
 

@@ -1,7 +1,9 @@
-"""A tenant invoice as a PDF under the partner's brand, drawn from the stored lines."""
+"""A tenant invoice as a PDF under the partner's brand, drawn from the stored lines, with
+the partner's logo (branding) beside its brand name when it has uploaded one."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 from fpdf import FPDF
@@ -9,7 +11,29 @@ from fpdf import FPDF
 from trunkline.billing.collection import statement_line
 from trunkline.billing.invoices_platform import pdf_dollars, pdf_text
 from trunkline.billing.models import Invoice
+from trunkline.branding.selectors import partner_logo_of
 from trunkline.core.money import Money
+
+LOGO_HEIGHT_MM = 12
+LOGO_MAX_WIDTH_MM = 60  # a very wide logo is drawn less tall instead
+LOGO_GAP_MM = 4
+
+
+def _letterhead(pdf: FPDF, brand: str, logo) -> None:
+    """The brand name, after the partner's logo when it has one, at the top left."""
+    pdf.set_font("Helvetica", "B", 18)
+    if logo is None:
+        pdf.cell(0, 10, pdf_text(brand), new_x="LMARGIN", new_y="NEXT")
+        return
+    width = LOGO_HEIGHT_MM * logo.width / logo.height
+    height = LOGO_HEIGHT_MM
+    if width > LOGO_MAX_WIDTH_MM:
+        width, height = LOGO_MAX_WIDTH_MM, LOGO_MAX_WIDTH_MM * logo.height / logo.width
+    top = pdf.get_y()
+    pdf.image(io.BytesIO(bytes(logo.image)), x=pdf.l_margin, y=top, w=width, h=height)
+    pdf.set_xy(pdf.l_margin + width + LOGO_GAP_MM, top)
+    pdf.cell(0, LOGO_HEIGHT_MM, pdf_text(brand))
+    pdf.set_xy(pdf.l_margin, top + max(LOGO_HEIGHT_MM, height) + 1)
 
 
 def tenant_invoice_pdf(invoice: Invoice) -> bytes:
@@ -20,8 +44,7 @@ def tenant_invoice_pdf(invoice: Invoice) -> bytes:
     pdf.set_author(pdf_text(brand))
     pdf.set_creation_date(invoice.created_at)
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, pdf_text(brand), new_x="LMARGIN", new_y="NEXT")
+    _letterhead(pdf, brand, partner_logo_of(partner))
     pdf.set_font("Helvetica", "", 10)
     contact = partner.brand_support_email or partner.billing_email
     pdf.cell(0, 5, pdf_text(contact), new_x="LMARGIN", new_y="NEXT")

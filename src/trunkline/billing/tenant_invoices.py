@@ -40,6 +40,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from trunkline.billing import profiles
+from trunkline.billing.attachments import TENANT_INVOICE_PDF
 from trunkline.billing.invoices_platform import invoice_number_next, invoice_numbers_take
 from trunkline.billing.models import (
     BillingProfile,
@@ -59,7 +60,7 @@ from trunkline.core.audit import (
     event_emit,
     events_emit,
 )
-from trunkline.core.email import send_branded_email, send_branded_emails
+from trunkline.core.email import BrandedEmail, send_branded_email, send_branded_emails
 from trunkline.core.errors import (
     Conflict,
     InvalidTransition,
@@ -559,8 +560,9 @@ def _apply_credit(invoice: Invoice, now: datetime) -> None:
     invoice.save(update_fields=["paid_micros", "status", "paid_at"])
 
 
-def _email_message(invoice: Invoice, *, reminder: bool) -> tuple:
-    """(partner, to, subject, body) of the email that sends or reminds of an invoice."""
+def _email_message(invoice: Invoice, *, reminder: bool) -> BrandedEmail:
+    """The email that sends or reminds of an invoice, its PDF attached (drawn when the
+    email is delivered, so queuing a month-end batch renders nothing)."""
     partner, tenant = invoice.tenant.partner, invoice.tenant
     total = Money(invoice.total_micros).to_json()
     due = Money(invoice.amount_due_micros).to_json()
@@ -587,12 +589,24 @@ def _email_message(invoice: Invoice, *, reminder: bool) -> tuple:
             f"Due date: {invoice.due_date:%B %-d, %Y}" if invoice.due_date else "",
         ]
     )
-    return partner, tenant.billing_email, subject, body
+    return BrandedEmail(
+        partner,
+        tenant.billing_email,
+        subject,
+        body,
+        attachments=[(TENANT_INVOICE_PDF, invoice.id)],
+    )
 
 
 def _email(invoice: Invoice, *, reminder: bool) -> None:
-    partner, to, subject, body = _email_message(invoice, reminder=reminder)
-    send_branded_email(partner=partner, to=to, subject=subject, body=body)
+    email = _email_message(invoice, reminder=reminder)
+    send_branded_email(
+        partner=email.partner,
+        to=email.to,
+        subject=email.subject,
+        body=email.body,
+        attachments=email.attachments,
+    )
 
 
 def invoice_for_cycle(

@@ -36,7 +36,7 @@ def _field_of(location: tuple | list) -> str | None:
     parts = [str(part) for part in location]
     if parts and parts[0] == "body":
         parts = parts[2:]  # drop "body" and the operation's parameter name
-    elif parts and parts[0] in {"query", "path", "header", "cookie", "form"}:
+    elif parts and parts[0] in {"query", "path", "header", "cookie", "form", "file"}:
         parts = parts[1:]
     return ".".join(parts) or None
 
@@ -142,7 +142,11 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
+<<<<<<< HEAD
     from trunkline.licensing.api import router as licensing_router
+=======
+    from trunkline.branding.api import router as branding_router
+>>>>>>> logo
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
     from trunkline.phone_numbers.api import router as numbers_router
@@ -166,6 +170,7 @@ def build_api() -> NinjaAPI:
         collection_router,
         invoices_router,
         webhooks_router,
+        branding_router,
         # Before the numbers router: /phone-numbers/available is not a number's id.
         supply_router,
         numbers_router,

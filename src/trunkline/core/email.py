@@ -12,7 +12,13 @@ Every email the platform sends goes through `send_branded_email`:
   rolled-back change sends nothing and a committed one cannot lose its email; it is
   delivered right after commit, and when the mail server refuses or cannot be reached
   the periodic job `core.emails_deliver` retries it with backoff (1 min, 5 min, 30 min,
-  2 h, 6 h) before marking it FAILED.
+  2 h, 6 h) before marking it FAILED;
+- attachments are queued as references, `(kind, object id)` such as
+  `("tenant_invoice_pdf", "inv_…")`, and drawn only when the email is delivered, by the
+  renderer an app registered for the kind (`attachment_renderers_register`): queuing
+  thousands of emails in one insert stays cheap, and the file shows the object as it is
+  at send time. An object deleted meanwhile is left out (the email still goes); a
+  renderer that fails is a failed delivery, retried like a refusing mail server.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -53,6 +59,37 @@ CATEGORY_TOGGLES: dict[str, str] = {
 }
 CATEGORIES = frozenset({TRANSACTIONAL, *CATEGORY_TOGGLES})
 PLATFORM_BRAND = "Trunkline"
+
+# An attachment as queued: (kind, object id), drawn at delivery by the kind's renderer.
+AttachmentRef = tuple[str, str]
+# A renderer takes the object id and returns (filename, content, mimetype), or None when
+# the object no longer exists.
+AttachmentRenderer = Callable[[str], "tuple[str, bytes, str] | None"]
+_attachment_renderers: dict[str, AttachmentRenderer] = {}
+
+
+def attachment_renderers_register(kind: str, renderer: AttachmentRenderer) -> None:
+    """Let emails carry attachments of `kind`; apps call this from `AppConfig.ready`."""
+    _attachment_renderers[kind] = renderer
+
+
+class BrandedEmail(NamedTuple):
+    """One email of a batch for `send_branded_emails`."""
+
+    partner: Partner | None
+    to: str
+    subject: str
+    body: str
+    attachments: Sequence[AttachmentRef] = ()
+
+
+def _attachment_refs(attachments: Sequence[AttachmentRef]) -> list[list[str]]:
+    refs = []
+    for kind, object_id in attachments:
+        if kind not in _attachment_renderers:
+            raise ValueError(f"no renderer registered for attachments of kind {kind!r}")
+        refs.append([kind, str(object_id)])
+    return refs
 
 
 def _one_line(text: str) -> str:
@@ -99,9 +136,11 @@ def send_branded_email(
     subject: str,
     body: str,
     category: str = TRANSACTIONAL,
+    attachments: Sequence[AttachmentRef] = (),
 ) -> bool:
     """Queue one email for after the current transaction commits.
 
+    `attachments` are references, `(kind, object id)`, drawn when the email is delivered.
     Returns False, sending nothing, when the partner has switched the category off or there
     is nobody to send to.
     """
@@ -109,7 +148,7 @@ def send_branded_email(
     if not category_enabled(partner, category) or not recipients:
         log.debug("email not sent: category=%s partner=%s", category, getattr(partner, "pk", None))
         return False
-    outgoing = _outgoing(partner, recipients, subject, body, category)
+    outgoing = _outgoing(partner, recipients, subject, body, category, attachments)
     outgoing.save(force_insert=True)
     # robust: a failure after commit is the outbox's to retry, never a failed request for
     # a change that has already been saved.
@@ -117,14 +156,17 @@ def send_branded_email(
     return True
 
 
-def send_branded_emails(messages: Sequence[tuple[Partner | None, str, str, str]]) -> int:
-    """Queue many transactional emails — (partner, to, subject, body) each — in one insert,
-    delivered together after the transaction commits (a batch job's mail, such as the
-    month-end invoices). Returns how many were queued."""
+def send_branded_emails(messages: Sequence[BrandedEmail | tuple]) -> int:
+    """Queue many transactional emails — `BrandedEmail`s, or (partner, to, subject, body)
+    tuples — in one insert, delivered together after the transaction commits (a batch
+    job's mail, such as the month-end invoices). Returns how many were queued."""
+    emails = [BrandedEmail(*message) for message in messages]
     rows = [
-        _outgoing(partner, [to], subject, body, TRANSACTIONAL)
-        for partner, to, subject, body in messages
-        if to
+        _outgoing(
+            email.partner, [email.to], email.subject, email.body, TRANSACTIONAL, email.attachments
+        )
+        for email in emails
+        if email.to
     ]
     if not rows:
         return 0
@@ -135,7 +177,12 @@ def send_branded_emails(messages: Sequence[tuple[Partner | None, str, str, str]]
 
 
 def _outgoing(
-    partner: Partner | None, recipients: list[str], subject: str, body: str, category: str
+    partner: Partner | None,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    category: str,
+    attachments: Sequence[AttachmentRef] = (),
 ) -> OutgoingEmail:
     now = timezone.now()
     message = {
@@ -147,6 +194,8 @@ def _outgoing(
         if partner is not None and partner.brand_support_email
         else [],
     }
+    if attachments:
+        message["attachments"] = _attachment_refs(attachments)
     outgoing = OutgoingEmail(
         partner=partner,
         category=category,
@@ -230,9 +279,10 @@ def emails_deliver(email_ids: Sequence[str], *, now: datetime | None = None) -> 
                     from_email=fields["from_email"],
                     to=fields["to"],
                     reply_to=fields["reply_to"] or None,
+                    attachments=_attachments_render(outgoing, fields.get("attachments", ())),
                     connection=connection,
                 ).send(fail_silently=False)
-            except Exception as error:  # noqa: BLE001 - any mail failure is retried
+            except Exception as error:  # noqa: BLE001 - any mail or rendering failure is retried
                 _delivery_failed(outgoing, error, now)
             else:
                 sent.append(outgoing)
@@ -251,6 +301,26 @@ def emails_deliver(email_ids: Sequence[str], *, now: datetime | None = None) -> 
         claim_token="",
     )
     return len(sent)
+
+
+def _attachments_render(outgoing: OutgoingEmail, refs) -> list[tuple[str, bytes, str]]:
+    """Draw the email's attachments now; an object that is gone is left out."""
+    files = []
+    for kind, object_id in refs:
+        renderer = _attachment_renderers.get(kind)
+        if renderer is None:
+            raise LookupError(f"no renderer registered for attachments of kind {kind!r}")
+        rendered = renderer(object_id)
+        if rendered is None:
+            log.warning(
+                "email %s sent without its %s attachment: %s no longer exists",
+                outgoing.id,
+                kind,
+                object_id,
+            )
+            continue
+        files.append(rendered)
+    return files
 
 
 def _delivery_failed(outgoing: OutgoingEmail, error: Exception, now: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Settings → Account: profile, password, two-factor authentication, deleting the account."""
+"""Settings → Account: profile, password, two-factor authentication, the partner's logo
+(its form posts to branding.views), deleting the account."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from trunkline.accounts.forms import (
     TwoFactorCodeForm,
     add_service_error,
 )
+from trunkline.branding.selectors import partner_logo_info
 from trunkline.core.errors import TrunklineError
 from trunkline.portal.access import partner_required, writer_required
 
@@ -27,7 +29,9 @@ def _grouped(secret: str) -> str:
     return " ".join(secret[index : index + 4] for index in range(0, len(secret), 4))
 
 
-def _page(request, *, status: int = 200, **forms):
+def account_page(request, *, status: int = 200, **forms):
+    """The Account page; `forms` replace its forms or add to its context (such as the
+    Logo card's `logo_error`, from branding.views)."""
     user = request.user
     context = {
         "nav": "settings",
@@ -40,6 +44,8 @@ def _page(request, *, status: int = 200, **forms):
         "delete_form": DeleteAccountForm(),
         "recovery_codes": None,
         "can_delete_account": user.is_partner_admin,
+        "logo": partner_logo_info(user.partner),
+        "can_edit_logo": user.is_partner_admin,
     }
     context.update(forms)
     if user.has_2fa:
@@ -59,7 +65,7 @@ def _page(request, *, status: int = 200, **forms):
 @require_GET
 @partner_required
 def account_view(request):
-    return _page(request)
+    return account_page(request)
 
 
 _FAILED = object()
@@ -72,12 +78,12 @@ def _submit(request, form, form_name: str, action):
     around the form and the service's error placed on its field.
     """
     if not form.is_valid():
-        return _FAILED, _page(request, status=422, **{form_name: form})
+        return _FAILED, account_page(request, status=422, **{form_name: form})
     try:
         return action(form.cleaned_data), None
     except TrunklineError as error:
         add_service_error(form, error)
-        return _FAILED, _page(request, status=error.status, **{form_name: form})
+        return _FAILED, account_page(request, status=error.status, **{form_name: form})
 
 
 @require_POST
@@ -149,7 +155,7 @@ def two_factor_confirm_view(request):
     if failed is not None:
         return failed
     # Shown on this response only: they are stored hashed and cannot be shown again.
-    return _page(request, recovery_codes=codes)
+    return account_page(request, recovery_codes=codes)
 
 
 @require_POST
@@ -180,7 +186,7 @@ def recovery_codes_view(request):
     )
     if failed is not None:
         return failed
-    return _page(request, recovery_codes=codes)
+    return account_page(request, recovery_codes=codes)
 
 
 @require_POST
