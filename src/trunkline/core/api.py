@@ -142,11 +142,8 @@ def build_api() -> NinjaAPI:
     from trunkline.billing.api_payments import router as payments_router
     from trunkline.billing.api_subscription import router as subscription_router
     from trunkline.billing.api_tenant_billing import router as tenant_billing_router
-<<<<<<< HEAD
-    from trunkline.licensing.api import router as licensing_router
-=======
     from trunkline.branding.api import router as branding_router
->>>>>>> logo
+    from trunkline.licensing.api import router as licensing_router
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
     from trunkline.phone_numbers.api import router as numbers_router
