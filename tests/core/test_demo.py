@@ -66,7 +66,17 @@ def test_loads_once(db):
         "102",
         "200",
     ]
-    assert any("4 extensions" in line for line in lines)
+    assert any("8 extensions" in line for line in lines)
+
+    # Riverside Dental runs on licences: seats, add-ons and a device per user.
+    from trunkline.licensing.services import overview
+    from trunkline.pbx.models import Device
+
+    riverside = Tenant.objects.get(sip_prefix="riverside")
+    seats = {row["sku"]: row for row in overview(riverside)}
+    assert (seats["seat_premium"]["assigned"], seats["seat_basic"]["assigned"]) == (2, 2)
+    assert seats["webex"]["assigned"] == 1
+    assert Device.objects.filter(tenant=riverside).count() == 4
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

@@ -84,8 +84,10 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
         )
         actor = Actor(kind="user", partner=partner, user=admin)
         extensions = 0
+        seats = _demo_licence_profile(actor)
         for name, prefix, email, cnam, zone, status, address in DEMO_TENANTS:
             tenant = tenant_create(
+                billing_profile_id=seats.id if prefix == "riverside" else None,
                 actor=actor,
                 name=name,
                 sip_prefix=prefix,
@@ -96,7 +98,9 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
                 e911_address=address,
             )
             if prefix == "acme":
-                extensions = _demo_phone_system(actor, tenant)
+                extensions += _demo_phone_system(actor, tenant)
+            if prefix == "riverside":
+                extensions += _demo_licences(actor, tenant)
             if prefix == "deltafrt":
                 tenant_suspend(actor=actor, tenant=tenant, reason="Past due invoice")
         api_key, plaintext = api_key_create(actor=actor, name="Demo integration", scopes="all")
@@ -136,6 +140,59 @@ def _demo_phone_system(actor, tenant) -> int:
         if number.startswith("2"):
             fields["site_id"] = branch.id
         extension_create(actor=actor, tenant=tenant, fields=fields)
+    return len(people)
+
+
+def _demo_licence_profile(actor):
+    from trunkline.billing.profiles import billing_profile_create
+
+    return billing_profile_create(
+        actor=actor,
+        name="Seats",
+        description="Billed by the licences held (Basic and Premium seats, add-ons)",
+        pricing_model="LICENSE",
+        per_minute="0.02",
+    )
+
+
+def _demo_licences(actor, tenant) -> int:
+    """Riverside Dental runs on licences: seats, add-ons, an auto attendant licence and
+    trunk capacity, four users and their phones."""
+    from trunkline.licensing import services as licences
+    from trunkline.pbx.devices import device_create
+    from trunkline.pbx.extensions import extension_create
+
+    for sku, quantity in (
+        ("seat_basic", 8),
+        ("seat_premium", 2),
+        ("webex", 2),
+        ("device_ip_phone", 2),
+        ("aa_standard", 1),
+        ("trunk", 4),
+        ("number_local", 5),
+    ):
+        licences.subscription_add(actor=actor, tenant=tenant, sku_code=sku, quantity=quantity)
+    people = [
+        ("100", "Reception", "seat_premium", "desk_phone", "0004F2A1B2C3"),
+        ("101", "Dr. Grace Kim", "seat_premium", "softphone", ""),
+        ("102", "Hygiene room", "seat_basic", "desk_phone", "0004F2A1B2C4"),
+        ("103", "Billing office", "seat_basic", "web_phone", ""),
+    ]
+    for number, name, seat, kind, mac in people:
+        user = extension_create(
+            actor=actor,
+            tenant=tenant,
+            fields={"number": number, "name": name, "license": seat},
+        )
+        device_create(actor=actor, extension=user, fields={"kind": kind, "mac": mac})
+        if number == "101":
+            licences.assignment_create(
+                actor=actor,
+                tenant=tenant,
+                sku_code="webex",
+                target_type="extension",
+                target_id=user.id,
+            )
     return len(people)
 
 
