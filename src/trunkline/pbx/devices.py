@@ -146,10 +146,7 @@ def device_create(
             raise Conflict(
                 f"a user has at most {MAX_DEVICES} devices", field="kind", type="limit_exceeded"
             )
-        if mac and Device.objects.filter(mac=mac).exists():
-            raise Conflict(
-                f"a device with MAC {mac} is already set up", field="mac", type="device_taken"
-            )
+        _mac_free(mac)
         device = Device(
             partner_id=tenant.partner_id,
             tenant=tenant,
@@ -166,11 +163,18 @@ def device_create(
             with transaction.atomic():
                 device.save(force_insert=True)
         except IntegrityError:
-            raise Conflict(
-                f"a device with MAC {mac} is already set up", field="mac", type="device_taken"
-            )
+            raise _mac_taken(mac)
         _audit(actor, tenant, "device.created", device, after=plain(device_json(device)))
     return device, password
+
+
+def _mac_taken(mac: str) -> Conflict:
+    return Conflict(f"a device with MAC {mac} is already set up", field="mac", type="device_taken")
+
+
+def _mac_free(mac: str, device: Device | None = None) -> None:
+    if mac and Device.objects.filter(mac=mac).exclude(pk=getattr(device, "pk", None)).exists():
+        raise _mac_taken(mac)
 
 
 def _username(tenant: Tenant, extension: Extension) -> str:
@@ -199,10 +203,7 @@ def device_update(*, actor: Actor, device: Device, changes: dict) -> Device:
             mac = clean_mac(changes["mac"])
             if device.kind == Device.Kind.DESK_PHONE and not mac:
                 raise ValidationFailed("a desk phone is known by its MAC address", field="mac")
-            if mac and Device.objects.filter(mac=mac).exclude(pk=device.pk).exists():
-                raise Conflict(
-                    f"a device with MAC {mac} is already set up", field="mac", type="device_taken"
-                )
+            _mac_free(mac, device)
             device.mac = mac
         device.updated_at = timezone.now()
         device.save()
