@@ -247,6 +247,7 @@ class WebhookExtension(_Data):
     number: str = Field(description="2 to 6 digits, unique in the tenant.", examples=["101"])
     name: str
     email: str | None
+    main_number: str | None = Field(description="The user's main number, E.164.")
     site_id: str
     department_id: str | None
     license: str | None = Field(

@@ -7,14 +7,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from ninja import Query, Router, Schema, Status
+from django.http import HttpResponse
+from ninja import File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
-from trunkline.core.errors import NotFound
+from trunkline.core.errors import NotFound, ValidationFailed
 from trunkline.core.money import Money
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.licensing import services
+from trunkline.licensing import mass_config, services
 from trunkline.licensing.models import LicenseAssignment, LicenseSku, LicenseSubscription
 from trunkline.pbx.models import Extension, Site
 from trunkline.tenants import selectors as tenant_selectors
@@ -368,3 +370,49 @@ def unassign(request, tenant_id: str, assignment_id: str):
         assignment_id=assignment_id[:64],
     )
     return Status(204, None)
+
+
+# --- mass configuration ---------------------------------------------------------------------
+
+
+class MassConfigQuery(Schema):
+    dry_run: bool = Field(default=False, description="check the file and apply nothing")
+
+
+class MassConfigOut(Schema):
+    applied: bool
+    rows: int
+    created: int = Field(description="users (extensions) the file creates")
+    updated: int
+    licenses_assigned: int
+    licenses_removed: int
+
+
+@router.get("/tenants/{tenant_id}/mass-configuration/sample.csv", auth=scope("licenses:read"))
+def mass_config_sample(request, tenant_id: str):
+    """A sample file: `Ext key`, `Number`, `User`, `Addon license 1`…"""
+    _tenant(request, tenant_id)
+    response = HttpResponse(mass_config.sample_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="mass-configuration-sample.csv"'
+    return response
+
+
+@router.post(
+    "/tenants/{tenant_id}/mass-configuration",
+    response=MassConfigOut,
+    auth=scope("licenses:write"),
+)
+def mass_config_upload(
+    request, tenant_id: str, file: File[UploadedFile], query: Query[MassConfigQuery]
+):
+    """Create and update users, their main numbers and add-on licences from a CSV file
+    (multipart field `file`). The whole file is checked first; any problem answers 422
+    `invalid_rows` with every one of them (`error.errors`: row, column, message) and
+    nothing is applied. A good file is applied in one transaction."""
+    tenant = _tenant(request, tenant_id)
+    if file.size > mass_config.MAX_BYTES:
+        raise ValidationFailed("the file is over 5 MB", field="file")
+    data = file.read()
+    if query.dry_run:
+        return mass_config.mass_config_check(actor=request.actor, tenant=tenant, data=data)
+    return mass_config.mass_config_apply(actor=request.actor, tenant=tenant, data=data)

@@ -206,6 +206,7 @@ class ExtensionOut(Schema):
     number: str = Field(description="2 to 6 digits, unique in the tenant", examples=["101"])
     name: str
     email: str | None
+    main_number: str | None = Field(description="the user's main number (E.164), a tenant DID")
     site_id: str
     department_id: str | None
     license: str | None = Field(
@@ -221,6 +222,7 @@ class ExtensionIn(InSchema):
     number: str = Field(max_length=20)
     name: str = Field(max_length=200)
     email: str | None = Field(default=None, max_length=300)
+    main_number: str | None = Field(default=None, max_length=20, examples=["+15015550123"])
     site_id: str | None = Field(
         default=None, max_length=64, description="default: the default site"
     )
@@ -236,6 +238,7 @@ class ExtensionPatch(InSchema):
     number: str | None = Field(default=None, max_length=20)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=300, description='"" removes it')
+    main_number: str | None = Field(default=None, max_length=20, description="null removes it")
     site_id: str | None = Field(default=None, max_length=64, description="cannot change")
     department_id: str | None = Field(default=None, max_length=64, description="null: none")
     license: str | None = Field(default=None, max_length=64, description="change the seat")
@@ -255,7 +258,9 @@ class ExtensionQuery(Schema):
 )
 def list_extensions(request, tenant_id: str, query: Query[ExtensionQuery]):
     """The tenant's extensions by number, optionally at one site or in one department."""
-    found = Extension.objects.filter(tenant=_tenant(request, tenant_id))
+    found = Extension.objects.select_related("main_number").filter(
+        tenant=_tenant(request, tenant_id)
+    )
     if query.site_id:
         found = found.filter(site_id=query.site_id)
     if query.department_id:
@@ -304,7 +309,7 @@ def get_extension(request, tenant_id: str, extension_id: str):
 def update_extension(request, tenant_id: str, extension_id: str, payload: ExtensionPatch):
     """Renumber, rename, or change the email or department; the site cannot change."""
     # A site_id sent at all is passed on, for the service to refuse.
-    changes = _changes(payload, nullable=("department_id", "site_id"))
+    changes = _changes(payload, nullable=("department_id", "site_id", "main_number"))
     extension = extensions.extension_update(
         actor=request.actor,
         extension=_owned(request, Extension, tenant_id, extension_id, "extension"),

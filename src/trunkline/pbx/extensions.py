@@ -15,6 +15,7 @@ monthly per-extension charge and the tenant's invoice prorate by it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.db import transaction
@@ -45,7 +46,7 @@ from trunkline.tenants.validation import clean_email
 # number, so dialling one never waits for more digits.
 EMERGENCY_PREFIXES = ("911", "933", "112", "999")
 SERVICE_CODES = frozenset({"988", "211", "311", "411", "511", "611", "711", "811"})
-FIELDS = ("number", "name", "email", "site_id", "department_id", "license")
+FIELDS = ("number", "name", "email", "site_id", "department_id", "license", "main_number")
 
 
 def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
@@ -59,6 +60,7 @@ def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
         "number": extension.number,
         "name": extension.name,
         "email": extension.email or None,
+        "main_number": extension.main_number.e164 if extension.main_number_id else None,
         "site_id": extension.site_id,
         "department_id": extension.department_id,
         "license": licenses.get("license"),
@@ -70,6 +72,58 @@ def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
 
 def _event_view(extension: Extension) -> dict:
     return plain(extension_json(extension))
+
+
+def e164_of(value, *, field: str = "main_number") -> str:
+    """A phone number as E.164; ten-digit and 1+ten-digit North American forms are read
+    as +1 numbers."""
+    if not isinstance(value, str) or not 2 <= len(value) <= 20:
+        raise ValidationFailed("a phone number is E.164, such as +15015550123", field=field)
+    digits = re.sub(r"[\s().-]", "", value)
+    if re.fullmatch(r"\d{10}", digits):
+        digits = "+1" + digits
+    elif re.fullmatch(r"1\d{10}", digits):
+        digits = "+" + digits
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+        raise ValidationFailed("a phone number is E.164, such as +15015550123", field=field)
+    return digits
+
+
+def tenant_did(tenant: Tenant, value, *, extension: Extension | None = None):
+    """The tenant's own number `value` (E.164), free to be a user's main number; None
+    for None or ""."""
+    from trunkline.phone_numbers.models import PhoneNumber
+
+    if value in (None, ""):
+        return None
+    e164 = e164_of(value)
+    number = PhoneNumber.objects.filter(
+        tenant=tenant,
+        e164=e164,
+        status__in=(PhoneNumber.Status.ACTIVE, PhoneNumber.Status.PENDING),
+    ).first()
+    if number is None:
+        raise NotFound(f"{e164} is not one of the tenant's numbers", field="main_number")
+    holder = Extension.objects.filter(main_number=number)
+    if extension is not None:
+        holder = holder.exclude(pk=extension.pk)
+    holder = holder.first()
+    if holder is not None:
+        raise Conflict(
+            f"{e164} is already extension {holder.number}'s main number",
+            field="main_number",
+            type="number_taken",
+        )
+    return number
+
+
+def main_numbers_let_go(number_id: str, *, keep_tenant_id: str | None = None) -> int:
+    """The number left its tenant (released, or assigned elsewhere): no user of another
+    tenant keeps it as main number."""
+    found = Extension.objects.filter(main_number_id=number_id)
+    if keep_tenant_id is not None:
+        found = found.exclude(tenant_id=keep_tenant_id)
+    return found.update(main_number=None)
 
 
 def clean_number(value) -> str:
@@ -158,6 +212,7 @@ def extension_create(
         tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
         site = _site(tenant, fields.get("site_id"))
         department = tenant_department(tenant, fields.get("department_id"), field="department_id")
+        main_number = tenant_did(tenant, fields.get("main_number"))
         _accepts(partner, tenant, now)
         if Extension.objects.filter(tenant=tenant, number=number).exists():
             raise Conflict(f"extension {number} is taken", field="number", type="extension_taken")
@@ -169,6 +224,7 @@ def extension_create(
             number=number,
             name=name,
             email=email,
+            main_number=main_number,
             created_at=now,
             updated_at=now,
         )
@@ -210,10 +266,8 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
             "an extension stays at its site; delete it and create it at the other site",
             field="site_id",
         )
-    if set(changes) - {"number", "name", "email", "department_id", "license"}:
-        raise ValidationFailed(
-            "an extension has number, name, email, department_id and license", field="body"
-        )
+    if set(changes) - set(FIELDS) - {"site_id"}:
+        raise ValidationFailed("an extension has " + ", ".join(FIELDS), field="body")
     require_tenant_writer(actor, extension.tenant)
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
@@ -234,6 +288,8 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
             extension.name = clean_name(changes["name"], what="an extension's")
         if "email" in changes:
             extension.email = _email(changes["email"])
+        if "main_number" in changes:
+            extension.main_number = tenant_did(tenant, changes["main_number"], extension=extension)
         if "department_id" in changes:
             extension.department = tenant_department(
                 tenant, changes["department_id"], field="department_id"

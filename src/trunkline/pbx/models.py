@@ -89,13 +89,27 @@ class Extension(models.Model):
     number = models.CharField(max_length=6)
     name = models.CharField(max_length=100)
     email = models.EmailField(blank=True)
+    # The user's main phone number: one of the tenant's DIDs, one user's at a time. It is
+    # let go when the number leaves the tenant.
+    main_number = models.ForeignKey(
+        "phone_numbers.PhoneNumber",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     class Meta:
         ordering = ["number", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "number"], name="extension_number_once")
+            models.UniqueConstraint(fields=["tenant", "number"], name="extension_number_once"),
+            models.UniqueConstraint(
+                fields=["main_number"],
+                condition=Q(main_number__isnull=False),
+                name="main_number_one_user",
+            ),
         ]
         indexes = [models.Index(fields=["partner"])]
 

@@ -366,6 +366,7 @@ def assign_apply(
     number.assigned_at = now if tenant is not None else None
     number.updated_at = now
     number.save()
+    _users_let_go(number, tenant)
     after = number_snapshot(number)
     audit_record(
         actor=actor,
@@ -427,6 +428,12 @@ def _charge_month(actor: Actor, number: PhoneNumber, now: datetime) -> None:
     number.paid_through = through
 
 
+def _users_let_go(number: PhoneNumber, tenant: Tenant | None) -> None:
+    from trunkline.pbx.extensions import main_numbers_let_go
+
+    main_numbers_let_go(number.id, keep_tenant_id=tenant.id if tenant is not None else None)
+
+
 def release_refusal(number: PhoneNumber) -> Conflict | None:
     if number.status not in (Status.ACTIVE, Status.PENDING):
         return Conflict(
@@ -448,6 +455,7 @@ def release_apply(actor: Actor, number: PhoneNumber, now: datetime) -> PhoneNumb
     number.released_at = now
     number.updated_at = now
     number.save()
+    _users_let_go(number, None)
     after = number_snapshot(number)
     audit_record(
         actor=actor,
