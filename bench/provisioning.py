@@ -26,6 +26,7 @@ Only local files and 127.0.0.1 are touched. docs/performance.md has the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -181,10 +182,8 @@ def main() -> None:
         from trunkline.licensing.services import overview
         from trunkline.pbx.models import Extension
 
-        try:  # reset the peak so VmHWM measures the import alone
+        with contextlib.suppress(OSError):  # reset the peak: VmHWM measures the import alone
             Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
-            pass
         rss_before = _status_kb("VmRSS")
         checked, check_figures = _measure(
             lambda: mass_config_check(actor=actor, tenant=tenant, data=data)

@@ -5,22 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_partner_default_limits'),
-        ('pbx', '0004_devices'),
-        ('phone_numbers', '0003_simulated_carrier_steps'),
-        ('tenants', '0009_tenant_credit'),
+        ("accounts", "0006_partner_default_limits"),
+        ("pbx", "0004_devices"),
+        ("phone_numbers", "0003_simulated_carrier_steps"),
+        ("tenants", "0009_tenant_credit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='extension',
-            name='main_number',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='phone_numbers.phonenumber'),
+            model_name="extension",
+            name="main_number",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="phone_numbers.phonenumber",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extension',
-            constraint=models.UniqueConstraint(condition=models.Q(('main_number__isnull', False)), fields=('main_number',), name='main_number_one_user'),
+            model_name="extension",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("main_number__isnull", False)),
+                fields=("main_number",),
+                name="main_number_one_user",
+            ),
         ),
     ]
