@@ -10,12 +10,18 @@ shapes (https://docs.stripe.com/api):
 - POST /v1/refunds
 - GET /v1/account (the key's own account)
 - POST /v1/accounts, GET and POST /v1/accounts/{id}, POST /v1/account_links (Connect)
+- POST /v1/checkout/sessions (mode=payment), GET /v1/checkout/sessions/{id}
 
 Objects belong to the account a request acts for: the `Stripe-Account` header's connected
 account, else the account of the API key (the platform's `api_key`, or a key in
 `other_keys`, standing for a partner's own Stripe account). A customer of one account is
 unknown to another, as at Stripe; `onboard(account_id)` plays the partner finishing the
 hosted onboarding of a connected account.
+
+A Checkout Session is open until `pay_session(session_id)` plays the payer paying on
+Stripe's hosted page (a succeeded PaymentIntent with the session's
+`payment_intent_data`, on the session's account) or `expire_session(session_id)` lets it
+run out.
 
 A 3-D Secure intent created with `return_url` carries `next_action.redirect_to_url`, as
 Stripe's does; `authenticate(intent_id, approved)` plays the cardholder at the bank.
@@ -66,6 +72,7 @@ class FakeStripe:
     customers: dict[str, dict] = field(default_factory=dict)
     payment_methods: dict[str, dict] = field(default_factory=dict)
     intents: dict[str, dict] = field(default_factory=dict)
+    sessions: dict[str, dict] = field(default_factory=dict)
     # Stripe answers a repeated idempotency key with the first response, errors included.
     replies: dict[str, tuple[int, dict]] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -141,6 +148,17 @@ class FakeStripe:
                 return self.payment_method_detach(parts[2])
         if method == "POST" and parts == ["v1", "payment_intents"]:
             return self.payment_intent_create(form)
+        if method == "POST" and parts == ["v1", "checkout", "sessions"]:
+            return self.checkout_session_create(form)
+        if method == "GET" and len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
+            session = self.sessions.get(parts[3])
+            if session is None or session["_account"] != self.acting:
+                return 404, _error(
+                    "invalid_request_error",
+                    f"No such checkout.session: '{parts[3]}'",
+                    "resource_missing",
+                )
+            return 200, _public(session)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
             intent = self.intents.get(parts[2])
             if intent is None or intent["_account"] != self.acting:
@@ -348,6 +366,86 @@ class FakeStripe:
             "card_error", message, code, decline_code=decline_code, payment_intent=_public(intent)
         )
 
+    def checkout_session_create(self, form: dict) -> tuple[int, dict]:
+        item = "line_items[0]"
+        required = (
+            "success_url",
+            "cancel_url",
+            f"{item}[quantity]",
+            f"{item}[price_data][currency]",
+            f"{item}[price_data][unit_amount]",
+            f"{item}[price_data][product_data][name]",
+        )
+        missing = next((name for name in required if not form.get(name)), None)
+        if form.get("mode") != "payment" or missing:
+            return 400, _error(
+                "invalid_request_error", f"Missing required param: {missing or 'mode'}.", None
+            )
+        if any(name.startswith("line_items[1]") for name in form):
+            return 400, _error("invalid_request_error", "One line item here.", None)
+        fee = form.get("payment_intent_data[application_fee_amount]")
+        if fee is not None and self.acting == "acct_platform":
+            return 400, _error(
+                "invalid_request_error",
+                "Can only apply an application_fee_amount when the Checkout Session is for "
+                "a direct payment (using the Stripe-Account header).",
+                None,
+            )
+        amount = int(form[f"{item}[price_data][unit_amount]"]) * int(form[f"{item}[quantity]"])
+        session_id = self.new_id("cs_test")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": amount,
+            "currency": form[f"{item}[price_data][currency]"],
+            "client_reference_id": form.get("client_reference_id"),
+            "customer_email": form.get("customer_email"),
+            "success_url": form["success_url"],
+            "cancel_url": form["cancel_url"],
+            "expires_at": int(form["expires_at"]) if form.get("expires_at") else None,
+            "metadata": _nested(form, "metadata"),
+            "payment_intent": None,
+            "livemode": False,
+            "_account": self.acting,
+            "_payment_intent_data": _nested(form, "payment_intent_data"),
+        }
+        self.sessions[session_id] = session
+        return 200, _public(session)
+
+    def pay_session(self, session_id: str) -> dict:
+        """The payer paid on Stripe's hosted page: returns the PaymentIntent."""
+        with self.lock:
+            session = self.sessions[session_id]
+            data = session["_payment_intent_data"]
+            fee = data.get("application_fee_amount")
+            intent = {
+                "id": self.new_id("pi"),
+                "object": "payment_intent",
+                "amount": session["amount_total"],
+                "currency": session["currency"],
+                "customer": None,
+                "payment_method": self.new_id("pm"),
+                "description": data.get("description"),
+                "application_fee_amount": int(fee) if fee is not None else None,
+                "statement_descriptor_suffix": data.get("statement_descriptor_suffix"),
+                "status": "succeeded",
+                "next_action": None,
+                "last_payment_error": None,
+                "livemode": False,
+                "_account": session["_account"],
+            }
+            self.intents[intent["id"]] = intent
+            session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+            return intent
+
+    def expire_session(self, session_id: str) -> None:
+        with self.lock:
+            self.sessions[session_id]["status"] = "expired"
+
     def authenticate(self, intent_id: str, *, approved: bool) -> None:
         """The cardholder's answer on the bank's 3-D Secure page."""
         with self.lock:
@@ -369,6 +467,16 @@ class FakeStripe:
 
 def _public(obj: dict) -> dict:
     return {name: value for name, value in obj.items() if not name.startswith("_")}
+
+
+def _nested(form: dict, name: str) -> dict:
+    """`name[key]=value` form fields as {key: value} (one level; deeper keys kept whole)."""
+    head = f"{name}["
+    return {
+        field[len(head) :].replace("][", ".").rstrip("]"): value
+        for field, value in form.items()
+        if field.startswith(head)
+    }
 
 
 def _error(type: str, message: str, code: str | None, **extra) -> dict:

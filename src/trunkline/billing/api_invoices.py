@@ -10,7 +10,8 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
-from trunkline.billing import collection, tenant_charges
+from trunkline.accounts.views.common import public_base_url
+from trunkline.billing import checkout, collection, tenant_charges
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.exports import csv_response, tenant_invoices_csv
 from trunkline.billing.models import Invoice
@@ -343,6 +344,53 @@ def remind_invoice(request, invoice_id: str):
     """Send Reminder: email the tenant about an open invoice again."""
     invoices.invoice_send_reminder(actor=request.actor, invoice=_get(request, invoice_id))
     return _fresh(request, invoice_id)
+
+
+# --- hosted checkout -----------------------------------------------------------------------
+
+
+class CheckoutOut(Schema):
+    id: str = Field(description="Checkout session id, `ics_…`.")
+    invoice_id: str
+    url: str = Field(
+        description="The hosted payment page to send the tenant to: Stripe Checkout's page, "
+        "or the platform's own with the simulated processor"
+    )
+    status: Literal["OPEN", "COMPLETED", "EXPIRED"]
+    amount: str = Field(description="what the page asks for: the amount due when it opened")
+    fee: str = Field(description="the platform's fee on the payment")
+    mode: Literal["platform", "connect", "custom_keys"]
+    created_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
+
+
+@router.post(
+    "/invoices/{invoice_id}/checkout-session",
+    response={201: CheckoutOut},
+    auth=scope("billing:write"),
+)
+def create_checkout_session(request, invoice_id: str):
+    """A hosted payment page for the amount due, for a tenant to pay by card without one
+    on file. The open session for the same amount is returned while it has time left;
+    each lasts 24 hours. 409 `nothing_due` unless the invoice is sent, partially paid or
+    overdue with something due."""
+    found = checkout.invoice_checkout_create(
+        actor=request.actor, invoice_id=invoice_id, base_url=public_base_url(request)
+    )
+    return Status(201, checkout.checkout_json(found))
+
+
+@router.get(
+    "/invoices/{invoice_id}/checkout-session/{session_id}",
+    response=CheckoutOut,
+    auth=scope("billing:read"),
+)
+def get_checkout_session(request, invoice_id: str, session_id: str):
+    found = checkout.invoice_checkout_get(
+        actor=request.actor, invoice_id=invoice_id, checkout_id=session_id
+    )
+    return checkout.checkout_json(found)
 
 
 # --- one-time charges for the next invoice ---------------------------------------------------

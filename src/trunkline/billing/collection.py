@@ -45,6 +45,7 @@ from trunkline.billing.models import (
     CollectionSettings,
     Invoice,
     InvoiceCharge,
+    InvoiceCheckout,
     InvoicePayment,
     LedgerAccount,
     Posting,
@@ -781,26 +782,13 @@ def _settle(
         partner, tenant = invoice.partner, invoice.tenant
         system = Actor.system(partner=partner)
         if status == ChargeStatus.SUCCEEDED:
-            _post_payment(attempt, partner, now)
-            due = invoice.amount_due_micros if invoice.status in OPEN_STATUSES else 0
-            applied = min(attempt.amount_micros, due)
-            if applied > 0:
-                tenant_invoices.payment_apply(
-                    system,
-                    invoice,
-                    applied,
-                    method=InvoicePayment.Method.CARD,
-                    reference=charge_id,
-                    note=f"{attempt.payment_method} (attempt {attempt.attempt})",
-                    now=now,
-                )
-            if attempt.amount_micros > applied:
-                # Paid some other way while the card was being charged: the rest is the
-                # tenant's account credit, taken off its next invoice.
-                locked = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
-                Tenant.objects.filter(pk=locked.pk).update(
-                    credit_micros=locked.credit_micros + attempt.amount_micros - applied
-                )
+            payment_receive(
+                attempt,
+                invoice,
+                reference=charge_id,
+                note=f"{attempt.payment_method} (attempt {attempt.attempt})",
+                now=now,
+            )
             return attempt
         audit_record(
             actor=system,
@@ -860,7 +848,43 @@ def _failure_email(invoice: Invoice, attempt: InvoiceCharge, retry: datetime | N
     )
 
 
-def _post_payment(attempt: InvoiceCharge, partner, now: datetime) -> None:
+def payment_receive(
+    payment: InvoiceCharge | InvoiceCheckout,
+    invoice: Invoice,
+    *,
+    reference: str,
+    note: str,
+    now: datetime,
+) -> None:
+    """A card payment went through (an attempt, or a hosted checkout): the platform's
+    books, then the payment on the locked `invoice` — PAID, `invoice.paid` and a
+    non-payment suspension lifted as for any payment. What the invoice no longer has due
+    (it was paid some other way meanwhile) becomes the tenant's account credit, taken off
+    its next invoice. Called once per payment, under the payment's own row lock."""
+    from trunkline.billing import tenant_invoices
+
+    partner, tenant = invoice.partner, invoice.tenant
+    _post_payment(payment, partner, now)
+    due = invoice.amount_due_micros if invoice.status in OPEN_STATUSES else 0
+    applied = min(payment.amount_micros, due)
+    if applied > 0:
+        tenant_invoices.payment_apply(
+            Actor.system(partner=partner),
+            invoice,
+            applied,
+            method=InvoicePayment.Method.CARD,
+            reference=reference,
+            note=note,
+            now=now,
+        )
+    if payment.amount_micros > applied:
+        locked = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+        Tenant.objects.filter(pk=locked.pk).update(
+            credit_micros=locked.credit_micros + payment.amount_micros - applied
+        )
+
+
+def _post_payment(attempt: InvoiceCharge | InvoiceCheckout, partner, now: datetime) -> None:
     """The platform's books: in Platform mode the payment is received and held for the
     partner less the fee; in Connect only the fee reaches the platform; with the partner's
     own keys, nothing does."""
@@ -893,7 +917,8 @@ def _post_payment(attempt: InvoiceCharge, partner, now: datetime) -> None:
 
 def invoice_charges_run(*, now: datetime | None = None) -> int:
     """The hourly job: retries that are due, first attempts whose after-commit task was
-    lost, and attempts a dying process left PENDING. Returns how many it asked about."""
+    lost, attempts a dying process left PENDING, and hosted checkouts still open (paid
+    without the payer coming back, or run out). Returns how many it asked about."""
     now = now or timezone.now()
     with_card = TenantPaymentMethod.objects.filter(
         tenant=OuterRef("tenant"), is_default=True, deleted_at__isnull=True
@@ -914,7 +939,9 @@ def invoice_charges_run(*, now: datetime | None = None) -> int:
     for invoice_id in sorted(candidates):
         if invoice_charge(invoice_id=invoice_id, now=now) is not None:
             asked += 1
-    return asked
+    from trunkline.billing.checkout import invoice_checkouts_reconcile
+
+    return asked + invoice_checkouts_reconcile(now=now)
 
 
 def invoice_charges(invoice: Invoice) -> list[dict]:
@@ -945,13 +972,14 @@ def refund_to_card(invoice: Invoice, micros: int, refund_number: int, now: datet
     """Send `micros` of a card payment on the locked `invoice` back to the card, through
     the account it was charged at; returns the processor's refund id. The latest payment
     that can take the whole amount is refunded."""
-    attempt = (
-        invoice.charges.select_for_update()
-        .filter(status=ChargeStatus.SUCCEEDED)
-        .order_by("-attempt")
-        .select_related("payment_method")
+    attempts = invoice.charges.select_for_update().filter(status=ChargeStatus.SUCCEEDED)
+    checkouts = invoice.checkouts.select_for_update().filter(
+        status=InvoiceCheckout.Status.COMPLETED
     )
-    chosen = next((a for a in attempt if a.amount_micros - a.refunded_micros >= micros), None)
+    payments = sorted(
+        [*attempts, *checkouts], key=lambda payment: (payment.settled_at, payment.id), reverse=True
+    )
+    chosen = next((p for p in payments if p.amount_micros - p.refunded_micros >= micros), None)
     if chosen is None:
         raise Conflict(
             "no card payment on this invoice covers that amount; refund it as credit or "
@@ -979,7 +1007,7 @@ def refund_to_card(invoice: Invoice, micros: int, refund_number: int, now: datet
         raise ProcessorUnavailable(f"the payment processor failed: {error.message}") from None
     if refund.status == "failed":
         raise ProcessorUnavailable("the payment processor could not make the refund")
-    InvoiceCharge.objects.filter(pk=chosen.pk).update(
+    type(chosen).objects.filter(pk=chosen.pk).update(
         refunded_micros=chosen.refunded_micros + micros
     )
     if chosen.mode == Mode.PLATFORM:

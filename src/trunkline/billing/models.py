@@ -1052,6 +1052,73 @@ class InvoiceCharge(models.Model):
         return f"invoice:{self.invoice_id}:{self.attempt}"
 
 
+class InvoiceCheckout(models.Model):
+    """A hosted payment page for what an invoice has due (billing/checkout.py): the
+    tenant pays by card on the processor's page (Stripe Checkout; with the simulated
+    processor, the platform's own page), without a card on file.
+
+    A checkout is not a card attempt: it never counts towards the automatic retries of
+    `InvoiceCharge`. `token` is the unguessable part of the public page's address; the
+    row is locked while a completion applies the payment, so it is applied once.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN"
+        COMPLETED = "COMPLETED"
+        EXPIRED = "EXPIRED"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("ics"), editable=False
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="checkouts")
+    token = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    mode = models.CharField(max_length=12, choices=CollectionSettings.Mode.choices)
+    account = models.CharField(max_length=80)
+    processor = models.CharField(max_length=16)
+    amount_micros = models.BigIntegerField()
+    fee_micros = models.BigIntegerField(default=0)
+    refunded_micros = models.BigIntegerField(default=0)
+    # The processor's session (`cs_…`) and its hosted page; blank until the processor
+    # answered.
+    processor_session_id = models.CharField(max_length=255, blank=True)
+    url = models.CharField(max_length=2000, blank=True)
+    processor_charge_id = models.CharField(max_length=64, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} checkout {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"checkout:{self.id}"
+
+    @property
+    def settled_at(self):
+        return self.completed_at
+
+
+class SimulatedCheckoutPayment(models.Model):
+    """The simulated processor's record of a hosted checkout paid on its page, kept so
+    every process gives the same answer for the session."""
+
+    session_id = models.CharField(primary_key=True, max_length=64)
+    charge_id = models.CharField(max_length=64)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    paid_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.charge_id}"
+
+
 class SimulatedConnectAccount(models.Model):
     """The simulated processor's connected accounts: whether the partner finished the
     simulated hosted onboarding, kept so every process gives the same answer."""

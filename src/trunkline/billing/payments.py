@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -71,6 +72,17 @@ class Charge:
     action_url: str = ""
 
 
+@dataclass(frozen=True)
+class CheckoutSession:
+    """A hosted payment page for one amount (Stripe: a Checkout Session)."""
+
+    id: str
+    url: str  # where the payer goes to pay
+    status: str  # "open" | "complete" | "expired"
+    paid: bool = False
+    charge_id: str = ""  # the payment once paid (Stripe: the PaymentIntent)
+
+
 class PaymentProcessor(Protocol):
     name: str
 
@@ -107,6 +119,30 @@ class PaymentProcessor(Protocol):
 
     def charge_retrieve(self, *, charge_id: str, amount: Money, account: str = "") -> Charge:
         """Where a charge stands now (after the cardholder confirmed it, or not)."""
+
+    def checkout_create(
+        self,
+        *,
+        amount: Money,
+        name: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        idempotency_key: str,
+        metadata: dict[str, str],
+        customer_email: str = "",
+        account: str = "",
+        application_fee: Money | None = None,
+        statement_descriptor_suffix: str = "",
+    ) -> CheckoutSession:
+        """A hosted page where the payer pays `amount` by card once, then is sent to
+        `success_url` (Stripe replaces `{CHECKOUT_SESSION_ID}` in it); `cancel_url` is
+        the way back. `account`, `application_fee` and `statement_descriptor_suffix`
+        apply to the payment as they do to `charge`."""
+
+    def checkout_get(self, *, session_id: str, account: str = "") -> CheckoutSession:
+        """Where a hosted checkout stands now."""
 
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, account: str = ""
@@ -245,6 +281,51 @@ class SimulatedProcessor:
             return Charge(charge_id, "succeeded", amount)
         return Charge(charge_id, "declined", amount, "the cardholder did not confirm the payment")
 
+    def checkout_create(
+        self,
+        *,
+        amount: Money,
+        name: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        idempotency_key: str,
+        metadata: dict[str, str],
+        customer_email: str = "",
+        account: str = "",
+        application_fee: Money | None = None,
+        statement_descriptor_suffix: str = "",
+    ) -> CheckoutSession:
+        """The simulated processor's hosted page is the platform's own payment page,
+        `cancel_url`, which shows a card form taking the test card numbers while the
+        processor is simulated (`simulated_checkout_pay`). The session id is keyed with
+        the platform's secret, so it cannot be worked out from the idempotency key."""
+        if amount.micros <= 0:
+            raise PaymentError("a payment is for a positive amount", code="invalid_amount")
+        if application_fee is not None and not account:
+            raise PaymentError("an application fee needs a connected account", code="invalid")
+        if account and not self._connect_charges_enabled(account):
+            raise PaymentError(
+                "the connected account cannot take payments yet", code="account_restricted"
+            )
+        return CheckoutSession(self._session_id(account, idempotency_key), cancel_url, "open")
+
+    def _session_id(self, account: str, idempotency_key: str) -> str:
+        from django.utils.crypto import salted_hmac
+
+        parts = "|".join((account, self._api_key, idempotency_key))
+        digest = salted_hmac("simulated-checkout", parts, algorithm="sha256").hexdigest()
+        return f"cs_sim_{digest[:40]}"
+
+    def checkout_get(self, *, session_id: str, account: str = "") -> CheckoutSession:
+        from trunkline.billing.models import SimulatedCheckoutPayment
+
+        paid = SimulatedCheckoutPayment.objects.filter(session_id=session_id).first()
+        if paid is None:
+            return CheckoutSession(session_id, "", "open")
+        return CheckoutSession(session_id, "", "complete", paid=True, charge_id=paid.charge_id)
+
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, account: str = ""
     ) -> Refund:
@@ -321,6 +402,36 @@ def simulated_authentication_decide(*, charge_id: str, approved: bool) -> None:
     SimulatedCardAuthentication.objects.get_or_create(
         charge_id=charge_id, defaults={"approved": approved}
     )
+
+
+def simulated_checkout_pay(*, session_id: str, card_number: str) -> Charge:
+    """The payer's card on the simulated hosted checkout page. The test cards behave as
+    they do when charged (4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined);
+    one that asks for 3-D Secure is confirmed on the page, as Stripe's hosted page does.
+    The first successful payment stands; paying again answers it."""
+    from trunkline.billing.models import SimulatedCheckoutPayment
+
+    number = "".join(str(card_number).split())
+    known = TEST_CARDS.get(number)
+    if known is None:
+        raise PaymentError(
+            "use one of the test card numbers (4242 4242 4242 4242 succeeds)",
+            code="card_refused",
+        )
+    brand, outcome = known
+    charge_id = SimulatedProcessor._id("ch_sim_", "checkout", session_id)
+    declines = {
+        "declined": "card declined",
+        "declined_on_charge": "card declined",
+        "insufficient_funds": "insufficient funds",
+    }
+    if outcome in declines:
+        return Charge(charge_id, "declined", Money(0), declines[outcome])
+    paid, _ = SimulatedCheckoutPayment.objects.get_or_create(
+        session_id=session_id,
+        defaults={"charge_id": charge_id, "brand": brand, "last4": number[-4:]},
+    )
+    return Charge(paid.charge_id, "succeeded", Money(0))
 
 
 def processor(*, api_key: str = "") -> PaymentProcessor:

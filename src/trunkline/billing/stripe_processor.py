@@ -14,16 +14,27 @@ speaking Stripe's API (a mock in tests).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 import stripe
 from django.conf import settings
 
-from trunkline.billing.payments import Card, Charge, ConnectAccount, PaymentError, Refund
+from trunkline.billing.payments import (
+    Card,
+    Charge,
+    CheckoutSession,
+    ConnectAccount,
+    PaymentError,
+    Refund,
+)
 from trunkline.core.money import Money
 
 log = logging.getLogger(__name__)
 
 MICROS_PER_CENT = 10_000
+# Stripe takes a Checkout Session's expiry only up to 24 hours after it is created, by
+# its own clock: ask for a little less than the session's own expiry.
+CHECKOUT_EXPIRY_MARGIN = timedelta(minutes=5)
 
 
 def _cents(amount: Money) -> int:
@@ -186,6 +197,68 @@ class StripeProcessor:
             raise _failure(error, "look up the payment") from None
         return _charge_of(intent, amount)
 
+    def checkout_create(
+        self,
+        *,
+        amount: Money,
+        name: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        idempotency_key: str,
+        metadata: dict[str, str],
+        customer_email: str = "",
+        account: str = "",
+        application_fee: Money | None = None,
+        statement_descriptor_suffix: str = "",
+    ) -> CheckoutSession:
+        payment = {"description": description, "metadata": dict(metadata)}
+        if application_fee is not None:
+            # A direct charge on the connected account, as `charge` makes.
+            payment["application_fee_amount"] = _cents(application_fee)
+        if statement_descriptor_suffix:
+            payment["statement_descriptor_suffix"] = statement_descriptor_suffix
+        params = {
+            "mode": "payment",
+            "payment_method_types": ["card"],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": amount.currency.lower(),
+                        "unit_amount": _cents(amount),
+                        "product_data": {"name": name},
+                    },
+                }
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int((expires_at - CHECKOUT_EXPIRY_MARGIN).timestamp()),
+            "client_reference_id": metadata.get("invoice_id", "")[:200] or None,
+            "metadata": dict(metadata),
+            "payment_intent_data": payment,
+        }
+        if customer_email:
+            params["customer_email"] = customer_email
+        params = {name: value for name, value in params.items() if value is not None}
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                params=params, options=self._options(account, idempotency_key=idempotency_key)
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "open the payment page") from None
+        return _session_of(session)
+
+    def checkout_get(self, *, session_id: str, account: str = "") -> CheckoutSession:
+        try:
+            session = self._client.v1.checkout.sessions.retrieve(
+                session_id, options=self._options(account)
+            )
+        except stripe.StripeError as error:
+            raise _failure(error, "look up the payment page") from None
+        return _session_of(session)
+
     def refund(
         self, *, charge_id: str, amount: Money, idempotency_key: str, account: str = ""
     ) -> Refund:
@@ -260,6 +333,20 @@ class StripeProcessor:
             )
         except stripe.StripeError as error:
             raise _failure(error, "set the statement descriptor") from None
+
+
+def _session_of(session) -> CheckoutSession:
+    # Cards only: a complete session is paid (delayed methods would leave it "unpaid").
+    paid = session.status == "complete" and session.payment_status == "paid"
+    intent = session.payment_intent
+    intent_id = intent if isinstance(intent, str) else getattr(intent, "id", "") or ""
+    return CheckoutSession(
+        id=session.id,
+        url=session.url or "",
+        status=session.status or "open",
+        paid=paid,
+        charge_id=intent_id if paid else "",
+    )
 
 
 def _charge_of(intent, amount: Money) -> Charge:

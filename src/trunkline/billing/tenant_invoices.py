@@ -589,6 +589,10 @@ def _email_message(invoice: Invoice, *, reminder: bool) -> BrandedEmail:
             f"Due date: {invoice.due_date:%B %-d, %Y}" if invoice.due_date else "",
         ]
     )
+    if invoice.status in OPEN_STATUSES and invoice.amount_due_micros > 0:
+        from trunkline.billing.checkout import pay_link_url
+
+        body += f"\n\nPay online by card: {pay_link_url(invoice)}"
     return BrandedEmail(
         partner,
         tenant.billing_email,

@@ -241,6 +241,32 @@ class InvoiceFailedData(_Data):
     )
 
 
+class WebhookCheckoutSession(_Data):
+    """A hosted payment page for an invoice, as it is after the change."""
+
+    id: str = Field(description="Checkout session id, `ics_…`.")
+    invoice_id: str
+    tenant_id: str
+    status: Literal["OPEN", "COMPLETED", "EXPIRED"]
+    amount: str = Field(description="What the page asked for, in dollars.", examples=["49.00"])
+    fee: str = Field(description="The platform's fee on the payment, in dollars.")
+    mode: Literal["platform", "connect", "custom_keys"] = Field(
+        description="Where the payment was collected (Settings → Billing → Tenant Billing)."
+    )
+    payment_id: str = Field(description="The processor's payment (Stripe: `pi_…`).")
+    created_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
+
+
+class CheckoutSessionCompletedData(_Data):
+    """The tenant paid on the hosted payment page; `invoice` is as the payment left it
+    (a payment larger than what was still due becomes the tenant's account credit)."""
+
+    checkout_session: WebhookCheckoutSession
+    invoice: WebhookInvoice
+
+
 class WebhookExtension(_Data):
     id: str = Field(description="Extension id, `ext_…`.")
     tenant_id: str

@@ -127,6 +127,7 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "invoice.created": event_schemas.InvoiceEventData,
     "invoice.paid": event_schemas.InvoiceEventData,
     "invoice.failed": event_schemas.InvoiceFailedData,
+    "check-out.session.completed": event_schemas.CheckoutSessionCompletedData,
     "phone_number.purchased": event_schemas.PhoneNumberPurchasedData,
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,

@@ -83,6 +83,7 @@ PREFIXES = (
     "ipy",
     "tpm",
     "ich",
+    "ics",
     "tch",
     "sit",
     "dep",

@@ -14,7 +14,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from trunkline.billing import collection
+from trunkline.accounts.views.common import public_base_url
+from trunkline.billing import checkout, collection
 from trunkline.billing import tenant_invoices as invoices
 from trunkline.billing.api_invoices import invoice_out
 from trunkline.billing.exports import csv_response, tenant_invoices_csv
@@ -149,6 +150,7 @@ def _actions(invoice: Invoice) -> dict:
         "pay": open_,
         "remind": open_,
         "charge": open_ and invoice.amount_due_micros > 0,
+        "payment_link": open_ and invoice.amount_due_micros > 0,
         "refund": invoice.status in (S.PAID, S.PARTIALLY_PAID, S.OVERDUE)
         and _refundable(invoice) > 0,
     }
@@ -158,7 +160,7 @@ def _actions(invoice: Invoice) -> dict:
 @partner_required
 def invoice_detail(request, invoice_id: str):
     invoice = _invoice(request, invoice_id)
-    prefetch_related_objects([invoice], "lines", "payments", "charges__payment_method")
+    prefetch_related_objects([invoice], "lines", "payments", "charges__payment_method", "checkouts")
     tax_percent = ""
     if invoice.tax_code and invoice.tax_rate is not None:
         tax_percent = format((invoice.tax_rate * 100).normalize(), "f") + "%"
@@ -172,6 +174,7 @@ def invoice_detail(request, invoice_id: str):
             "tax_percent": tax_percent,
             "actions": _actions(invoice),
             "refundable_micros": _refundable(invoice),
+            "checkouts": sorted(invoice.checkouts.all(), key=lambda c: c.created_at, reverse=True),
         },
     )
 
@@ -276,6 +279,33 @@ def invoice_remind(request, invoice_id: str):
 @writer_required
 def invoice_charge(request, invoice_id: str):
     return _confirmed_action(request, invoice_id, "charge")
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def invoice_payment_link(request, invoice_id: str):
+    """Payment link: a hosted payment page for the amount due, to send to the tenant (the
+    open one while it has time left)."""
+    invoice = _invoice(request, invoice_id)
+    context = {
+        "nav": "settings",
+        "invoice": invoice,
+        "title": "Payment link",
+        "action_url": f"{_detail_url(invoice)}/payment-link",
+        "pay_link": checkout.pay_link_url(invoice, public_base_url(request)),
+    }
+    status = 200
+    if request.method == "POST":
+        try:
+            context["checkout"] = checkout.invoice_checkout_create(
+                actor=request.actor, invoice_id=invoice.id, base_url=public_base_url(request)
+            )
+        except TrunklineError as error:
+            context["error"] = error.message[:1].upper() + error.message[1:]
+            status = _modal_status(error)
+    return render_modal(
+        request, "portal/billing/_invoice_payment_link.html", context, status=status
+    )
 
 
 def _money_modal(request, invoice, form, *, template, title, status=200):
