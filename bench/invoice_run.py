@@ -50,12 +50,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import throwaway  # bench/throwaway.py: the throwaway database, Django, memory figures
 
 SEED = 20261201
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # past midnight of 1 Dec in every US zone
@@ -64,46 +65,6 @@ MONTH_END = date(2026, 12, 1)
 SINCE = date(2026, 5, 1)  # tenants created and on their profile since; anniversary the 1st
 ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
 BATCH = 20_000
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-# --- the database -----------------------------------------------------------------------
-
-
-def _database(database_url: str, directory: Path) -> tuple[dict, object]:
-    """Environment for a throwaway database, and a function that drops it (or None)."""
-    env = {"TRUNKLINE_VAR_DIR": str(directory / "var")}
-    if not database_url:
-        env["TRUNKLINE_DB"] = str(directory / "bench.sqlite3")
-        return env, None
-    import psycopg
-
-    name = f"trunkline_invoices_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = database_url.rpartition("/")[0] + "/" + name
-
-    def drop() -> None:
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return env, drop
-
-
-def _django(env: dict) -> None:
-    os.environ.update(env)
-    if "DATABASE_URL" not in env:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trunkline.settings")
-    import django
-
-    django.setup()
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -447,7 +408,7 @@ def child(args) -> None:
 
         tracemalloc.start()
     queries = _QueryCounter()
-    rss_before = _status_kb("VmRSS")
+    rss_before = throwaway.status_kb("VmRSS")
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     with connection.execute_wrapper(queries):
@@ -470,7 +431,7 @@ def child(args) -> None:
         ),
         "queries": queries.count,
         "rss_before_mb": round(rss_before / 1024, 1),
-        "peak_rss_mb": round(_status_kb("VmHWM") / 1024, 1),
+        "peak_rss_mb": round(throwaway.status_kb("VmHWM") / 1024, 1),
     }
     result["peak_growth_mb"] = round(result["peak_rss_mb"] - result["rss_before_mb"], 1)
     if tracing:
@@ -524,10 +485,10 @@ def main() -> None:
         child(args)
         return
     directory = Path(tempfile.mkdtemp(prefix="trunkline-invoices-"))
-    env, drop = _database(args.database_url, directory)
+    env, drop = throwaway.database(args.database_url, directory, prefix="trunkline_invoices")
     env["DJANGO_SETTINGS_MODULE"] = "trunkline.settings"
     try:
-        _django(env)
+        throwaway.django_setup(env)
         from django.core.management import call_command
         from django.db import connection, connections
 

@@ -36,47 +36,12 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+
+import throwaway  # bench/throwaway.py: the throwaway database, Django, memory figures
 
 SEED = 20261203
 ADDONS = ("device_ip_phone", "device_mobile_app", "call_recording")
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def _database(database_url: str, directory: Path):
-    env = {"TRUNKLINE_VAR_DIR": str(directory / "var")}
-    if not database_url:
-        env["TRUNKLINE_DB"] = str(directory / "bench.sqlite3")
-        return env, None
-    import psycopg
-
-    name = f"trunkline_provisioning_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = database_url.rpartition("/")[0] + "/" + name
-
-    def drop() -> None:
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return env, drop
-
-
-def _django(env: dict) -> None:
-    os.environ.update(env)
-    if "DATABASE_URL" not in env:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trunkline.settings")
-    import django
-
-    django.setup()
 
 
 def setup(users: int):
@@ -167,9 +132,9 @@ def main() -> None:
     parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="trunkline-provisioning-"))
-    env, drop = _database(args.database_url, directory)
+    env, drop = throwaway.database(args.database_url, directory, prefix="trunkline_provisioning")
     try:
-        _django(env)
+        throwaway.django_setup(env)
         rng = random.Random(SEED)
         started = time.perf_counter()
         actor, tenant = setup(args.users)
@@ -184,14 +149,14 @@ def main() -> None:
 
         with contextlib.suppress(OSError):  # reset the peak: VmHWM measures the import alone
             Path("/proc/self/clear_refs").write_text("5")
-        rss_before = _status_kb("VmRSS")
+        rss_before = throwaway.status_kb("VmRSS")
         checked, check_figures = _measure(
             lambda: mass_config_check(actor=actor, tenant=tenant, data=data)
         )
         applied, apply_figures = _measure(
             lambda: mass_config_apply(actor=actor, tenant=tenant, data=data)
         )
-        peak = _status_kb("VmHWM")
+        peak = throwaway.status_kb("VmHWM")
         with_recording = data.decode().count(",call_recording")
         expected_assignments = args.users * 3 + with_recording
         rows = {row["sku"]: row for row in overview(tenant)}

@@ -17,19 +17,21 @@ def _fresh_state(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _licence_catalog(request):
-    """The licence catalog a migration loads, back after a transactional test emptied
-    every table."""
+def _migration_data(request):
+    """What migrations load (the tiers' list prices, the licence catalog), back for a
+    transactional test: each one empties every table when it ends, and pytest-django runs
+    them after the others."""
     marker = request.node.get_closest_marker("django_db")
-    if marker is None:
+    if marker is None or not marker.kwargs.get("transaction"):
         return
-    transactional = marker.kwargs.get("transaction", False)
-    request.getfixturevalue("transactional_db" if transactional else "db")
+    request.getfixturevalue("transactional_db")
+    from trunkline.billing.models import PlanPrice
+    from trunkline.billing.plans import seed_list_prices
     from trunkline.licensing.catalog import catalog_load
     from trunkline.licensing.models import LicenseSku
 
-    if not LicenseSku.objects.exists():
-        catalog_load(LicenseSku)
+    seed_list_prices(PlanPrice)
+    catalog_load(LicenseSku)
 
 
 class ApiClient:

@@ -7,18 +7,6 @@ from trunkline.billing.models import InboundRate, OutboundRate, Provider
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def list_prices(request):
-    """Tests that flush the database (transaction=True) lose the migration's price rows."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker is not None and marker.kwargs.get("transaction"):
-        from trunkline.billing.models import PlanPrice
-        from trunkline.billing.plans import seed_list_prices
-
-        request.getfixturevalue("transactional_db")
-        seed_list_prices(PlanPrice)
-
-
 @pytest.fixture
 def carrier(db):
     """A default carrier with a small cost table, and the platform's international prices."""

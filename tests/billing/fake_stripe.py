@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -517,3 +518,24 @@ def serve(fake: FakeStripe) -> tuple[ThreadingHTTPServer, str]:
         target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
     ).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+# A partner's own secret key (Custom Keys mode), which the fake knows as its own account.
+PARTNER_KEY = "sk_test_51PartnerOwnAccountKey0123456789"
+
+
+@contextmanager
+def serving_collection(settings):
+    """A fake Stripe on loopback that knows PARTNER_KEY, and the settings that send the
+    platform's collection to it through the real SDK."""
+    fake = FakeStripe(other_keys={PARTNER_KEY: "acct_partner_own"})
+    server, base = serve(fake)
+    settings.TRUNKLINE_PAYMENT_PROCESSOR = "stripe"
+    settings.STRIPE_SECRET_KEY = fake.api_key
+    settings.STRIPE_API_BASE = base
+    settings.STRIPE_STATEMENT_DESCRIPTOR_PREFIX = "TRUNKLINE"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()

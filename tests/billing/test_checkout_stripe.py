@@ -10,7 +10,7 @@ import pytest
 from django.test import Client, TestCase
 from django.utils import timezone
 
-from tests.billing.fake_stripe import FakeStripe, serve
+from tests.billing.fake_stripe import PARTNER_KEY, serving_collection
 from tests.factories import make_tenant
 from trunkline.billing import collection
 from trunkline.billing.models import InvoiceCheckout, LedgerAccount
@@ -19,20 +19,11 @@ from trunkline.core.models import Event
 
 pytestmark = pytest.mark.django_db
 
-PARTNER_KEY = "sk_test_51PartnerOwnAccountKey0123456789"
-
 
 @pytest.fixture
 def fake(settings):
-    fake = FakeStripe(other_keys={PARTNER_KEY: "acct_partner_own"})
-    server, base = serve(fake)
-    settings.TRUNKLINE_PAYMENT_PROCESSOR = "stripe"
-    settings.STRIPE_SECRET_KEY = fake.api_key
-    settings.STRIPE_API_BASE = base
-    settings.STRIPE_STATEMENT_DESCRIPTOR_PREFIX = "TRUNKLINE"
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with serving_collection(settings) as fake:
+        yield fake
 
 
 @pytest.fixture

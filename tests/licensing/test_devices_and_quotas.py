@@ -171,3 +171,47 @@ def test_devices_of_another_partners_tenant_are_not_found(client, api, admin):
     )
     assert outsider.delete(f"/v1/tenants/{tenant.id}/devices/{made['id']}").status_code == 404
     assert Device.objects.count() == 1
+
+
+def test_a_device_is_renamed_and_its_mac_changed(api, admin):
+    tenant = make_tenant(admin)
+    ann = user(api, tenant)
+    desk = device(api, tenant, ann, kind="desk_phone", mac="001A2B3C4D5E").json()
+    other = device(api, tenant, ann, kind="desk_phone", mac="001A2B3C4D5F").json()
+    path = f"/v1/tenants/{tenant.id}/devices/{desk['id']}"
+    changed = api.patch(path, {"name": "Front desk", "mac": "00:1a:2b:3c:4d:60"})
+    assert changed.status_code == 200, changed.json()
+    assert (changed.json()["name"], changed.json()["mac"]) == ("Front desk", "001A2B3C4D60")
+    assert changed.json()["sip_username"] == desk["sip_username"]
+    taken = api.patch(path, {"mac": other["mac"]})
+    assert taken.status_code == 409
+    assert taken.json()["error"]["type"] == "device_taken"
+    assert api.patch(path, {"mac": None}).status_code == 422  # a desk phone keeps one
+    assert api.patch(path, {"kind": "softphone"}).status_code == 422
+    assert Device.objects.get(pk=desk["id"]).mac == "001A2B3C4D60"
+
+
+def test_a_cancelled_tenant_gets_no_devices_or_licences(api, admin, licensed):
+    from trunkline.tenants.models import Tenant
+
+    hold(admin, licensed, "seat_basic", 1)
+    ann = user(api, licensed)
+    Tenant.objects.filter(pk=licensed.pk).update(status=Tenant.Status.CANCELLED)
+    refused = device(api, licensed, ann)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["type"] == "tenant_cancelled"
+    more = api.post(
+        f"/v1/tenants/{licensed.id}/license-subscriptions", {"sku": "seat_basic", "quantity": 1}
+    )
+    assert more.status_code == 409
+    assert not Device.objects.exists()
+
+
+def test_add_ons_need_a_tenant_billed_by_licence(api, admin):
+    tenant = make_tenant(admin)
+    ann = user(api, tenant)
+    refused = api.post(
+        f"/v1/tenants/{tenant.id}/license-assignments", {"sku": "webex", "target_id": ann["id"]}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["type"] == "not_licensed"

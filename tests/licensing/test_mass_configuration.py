@@ -223,3 +223,27 @@ def test_another_partners_tenant_is_not_found(client, api, ready):
     assert upload(client, outsider, ready, sample_csv()).status_code == 404
     assert outsider.get(f"/v1/tenants/{ready.id}/mass-configuration/sample.csv").status_code == 404
     assert not Extension.objects.exists()
+
+
+def test_the_file_as_a_whole_stays_within_max_extensions(client, api, ready):
+    from trunkline.tenants.models import Tenant
+
+    Tenant.objects.filter(pk=ready.pk).update(max_extensions=3)
+    rows = "Ext key,User\n" + "".join(f"{400 + n},User {n}\n" for n in range(4))
+    refused = upload(client, api, ready, rows)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["type"] == "limit_exceeded"
+    assert "4 more" in refused.json()["error"]["message"]
+    assert not Extension.objects.exists()
+    assert upload(client, api, ready, rows.rsplit("403", 1)[0]).status_code == 200
+    assert Extension.objects.filter(tenant=ready).count() == 3
+
+
+def test_a_suspended_tenant_takes_no_new_users_from_a_file(client, api, ready):
+    from trunkline.tenants.models import Tenant
+
+    Tenant.objects.filter(pk=ready.pk).update(status=Tenant.Status.SUSPENDED)
+    refused = upload(client, api, ready, "Ext key,User\n101,Ann\n")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["type"] == "tenant_suspended"
+    assert not Extension.objects.exists()

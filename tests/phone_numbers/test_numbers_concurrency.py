@@ -11,8 +11,7 @@ from django.test import Client
 
 from tests.factories import make_api_key, make_partner, make_tenant
 from trunkline.billing import ledger
-from trunkline.billing.models import PlanPrice, Posting
-from trunkline.billing.plans import seed_list_prices
+from trunkline.billing.models import Posting
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 from trunkline.phone_numbers.models import PhoneNumber
@@ -33,7 +32,6 @@ THREADS = 6
 @pytest.fixture(autouse=True)
 def _setup(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    seed_list_prices(PlanPrice)
     supply_seed(states=["AR"], per_exchange=1, toll_free=70)
 
 

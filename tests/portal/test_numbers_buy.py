@@ -7,9 +7,8 @@ import pytest
 
 from tests.portal.conftest import htmx_headers
 from trunkline.billing import ledger
-from trunkline.billing.models import PlanPrice, Posting
+from trunkline.billing.models import Posting
 from trunkline.billing.payment_services import billing_account_for
-from trunkline.billing.plans import seed_list_prices
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 from trunkline.phone_numbers.models import PhoneNumber, SupplyNumber
@@ -256,8 +255,6 @@ def test_in_a_browser_search_tick_confirm_and_find_them_in_the_inventory(
 
     from tests.portal.conftest import sign_in
 
-    # A flushed database (transaction=True) has lost the migration's price rows.
-    seed_list_prices(PlanPrice)
     supply_seed(states=["AR"], per_exchange=2, toll_free=0)
     fund(partner, "20.00")
     sign_in(page, admin, live_server)
@@ -297,8 +294,6 @@ def test_in_a_browser_a_short_wallet_is_warned_and_refused(page, live_server, ad
 
     from tests.portal.conftest import sign_in
 
-    # A flushed database (transaction=True) has lost the migration's price rows.
-    seed_list_prices(PlanPrice)
     supply_seed(states=["AR"], per_exchange=1, toll_free=0)
     fund(partner, "2.00")
     sign_in(page, admin, live_server)

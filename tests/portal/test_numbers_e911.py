@@ -8,8 +8,7 @@ import pytest
 from tests.factories import actor_for_user, make_tenant
 from tests.portal.conftest import htmx_headers
 from trunkline.billing import ledger
-from trunkline.billing.models import PlanPrice, Posting
-from trunkline.billing.plans import seed_list_prices
+from trunkline.billing.models import Posting
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 from trunkline.phone_numbers import services
@@ -219,8 +218,6 @@ def test_in_a_browser_the_warning_shows_until_the_address_is_set(page, live_serv
 
     from tests.portal.conftest import sign_in
 
-    # A flushed database (transaction=True) has lost the migration's price rows.
-    seed_list_prices(PlanPrice)
     supply_seed(states=["AR"], per_exchange=1, toll_free=0)
     tenant = make_tenant(admin, name="Acme Plumbing")
     number = buy(admin, 1)[0]

@@ -11,8 +11,7 @@ from tests.portal.conftest import htmx_headers, sign_in
 from trunkline.accounts.models import Partner
 from trunkline.billing import ledger, payment_services, subscriptions
 from trunkline.billing.cdrs import usage_cycle_start
-from trunkline.billing.models import BillingAccount, PlanPrice, PlatformInvoice, TenantUsage
-from trunkline.billing.plans import seed_list_prices
+from trunkline.billing.models import BillingAccount, PlatformInvoice, TenantUsage
 from trunkline.core.actors import Actor
 from trunkline.core.money import Money
 
@@ -235,8 +234,6 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
 def test_in_a_browser_an_admin_activates_a_plan(page, live_server, partner, admin):
     from playwright.sync_api import expect
 
-    # A flushed database (transaction=True) has lost the migration's price rows.
-    seed_list_prices(PlanPrice)
     add_card(partner, admin)
     sign_in(page, admin, live_server)
     page.goto("/settings/billing")

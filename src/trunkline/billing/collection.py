@@ -70,6 +70,7 @@ from trunkline.core.email import send_branded_email
 from trunkline.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trunkline.core.money import Money
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import tenant_lock
 
 Mode = CollectionSettings.Mode
 ConnectStatus = CollectionSettings.ConnectStatus
@@ -440,10 +441,6 @@ def chargeable_card(tenant: Tenant, found: CollectionSettings) -> TenantPaymentM
     return tenant_cards(tenant).filter(is_default=True, account=_account_label(found)).first()
 
 
-def _lock_tenant(tenant: Tenant) -> Tenant:
-    return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
-
-
 def tenant_card_add(*, actor: Actor, tenant: Tenant, token) -> TenantPaymentMethod:
     """Save a card for the tenant at the account the partner collects with (the token is
     Stripe Elements' `pm_…`; with the simulated processor, a test card number). It
@@ -476,7 +473,7 @@ def tenant_card_add(*, actor: Actor, tenant: Tenant, token) -> TenantPaymentMeth
             raise ValidationFailed(error.message, field="token", type="card_refused") from None
         raise ProcessorUnavailable(f"the payment processor failed: {error.message}") from None
     with transaction.atomic():
-        _lock_tenant(tenant)
+        tenant_lock(tenant)
         method = tenant_cards(tenant).filter(account=label, processor_id=card.id).first()
         if method is None:
             tenant_cards(tenant).filter(is_default=True).update(is_default=False)
@@ -527,7 +524,7 @@ def _event_card(card: TenantPaymentMethod) -> dict:
 def tenant_card_set_default(*, actor: Actor, tenant: Tenant, card_id) -> TenantPaymentMethod:
     partner = _writer(actor)
     with transaction.atomic():
-        _lock_tenant(tenant)
+        tenant_lock(tenant)
         card = _card_get(tenant, card_id)
         if not card.is_default:
             previous = tenant_cards(tenant).filter(is_default=True).first()
@@ -555,7 +552,7 @@ def tenant_card_delete(
     now = now or timezone.now()
     found = settings_for(partner)
     with transaction.atomic():
-        _lock_tenant(tenant)
+        tenant_lock(tenant)
         card = _card_get(tenant, card_id)
         if card.charges.filter(status=ChargeStatus.PENDING).exists():
             raise Conflict(
@@ -878,7 +875,7 @@ def payment_receive(
             now=now,
         )
     if payment.amount_micros > applied:
-        locked = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+        locked = tenant_lock(tenant)
         Tenant.objects.filter(pk=locked.pk).update(
             credit_micros=locked.credit_micros + payment.amount_micros - applied
         )

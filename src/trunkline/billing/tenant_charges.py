@@ -18,7 +18,7 @@ from trunkline.core.audit import audit_record
 from trunkline.core.errors import Conflict, InvalidTransition, NotFound
 from trunkline.core.money import Money
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
 
 def charge_json(charge: TenantCharge) -> dict:
@@ -46,7 +46,7 @@ def tenant_charges(tenant: Tenant, *, status: str | None = None):
 
 def _locked_tenant(actor: Actor, tenant: Tenant) -> Tenant:
     require_tenant_writer(actor, tenant)
-    return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+    return tenant_lock(tenant)
 
 
 def _audit(actor: Actor, charge: TenantCharge, action: str, **state) -> None:

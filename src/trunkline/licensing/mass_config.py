@@ -26,24 +26,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from trunkline.accounts.models import Partner
 from trunkline.billing.models import ServicePeriod
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_entry, audit_records, events_emit
-from trunkline.core.errors import Conflict, TrunklineError, ValidationFailed
+from trunkline.core.audit import audit_entry, audit_records, changed_fields, events_emit
+from trunkline.core.errors import TrunklineError, ValidationFailed
 from trunkline.licensing.models import (
     LicenseAllocation,
     LicenseAssignment,
     LicenseSku,
-    LicenseSubscription,
 )
-from trunkline.licensing.services import governed
+from trunkline.licensing.services import governed, overview
 from trunkline.pbx.models import Extension, Site
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_email
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -325,26 +323,15 @@ def _capacity(plan: Plan, tenant: Tenant, skus, seats, held_addons) -> None:
     allocate), so the first row that finds none is the one reported."""
     from trunkline.pbx.devices import devices_of
 
-    held = dict(
-        LicenseSubscription.objects.filter(tenant=tenant, status=LicenseSubscription.Status.ACTIVE)
-        .values("sku")
-        .annotate(total=Sum("quantity"))
-        .values_list("sku", "total")
-    )
-    allocated = {
-        (row["site"], row["sku"]): row["quantity"]
-        for row in LicenseAllocation.objects.filter(tenant=tenant).values("site", "sku", "quantity")
-    }
-    used = {
-        (row["site"], row["sku"]): row["count"]
-        for row in LicenseAssignment.objects.filter(tenant=tenant)
-        .values("site", "sku")
-        .annotate(count=Count("id"))
-    }
-    unallocated = {
-        code: held.get(code, 0) - sum(q for (_, sku), q in allocated.items() if sku == code)
-        for code in skus
-    }
+    # The figures of the licence overview, as counters the walk moves on.
+    allocated: dict[tuple[str, str], int] = {}
+    used: dict[tuple[str, str], int] = {}
+    unallocated: dict[str, int] = {}
+    for figures in overview(tenant):
+        unallocated[figures["sku"]] = figures["unallocated"]
+        for site in figures["sites"]:
+            allocated[(site["site_id"], figures["sku"])] = site["allocated"]
+            used[(site["site_id"], figures["sku"])] = site["used"]
 
     def free(site_id: str, code: str) -> int:
         return allocated.get((site_id, code), 0) - used.get((site_id, code), 0)
@@ -455,41 +442,31 @@ def mass_config_apply(
     *, actor: Actor, tenant: Tenant, data: bytes, now: datetime | None = None
 ) -> dict:
     """Check the file under the tenant's lock and apply it in one transaction."""
-    from trunkline.billing.subscriptions import plan_extension_cap_check
-    from trunkline.pbx.extensions import _accepts, _event_view, partner_extension_count
+    from trunkline.pbx.extensions import extensions_accept
 
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
         partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+        tenant = tenant_lock(tenant)
         plan = _plan(tenant, data)
         if plan.errors:
             raise InvalidRows(plan.errors, len(plan.errors))
-        new_rows = [row for row in plan.rows if row.existing is None]
-        if new_rows:
-            _accepts(partner, tenant, now)  # status; the first new one within the caps
-            held = Extension.objects.filter(tenant=tenant).count()
-            if tenant.max_extensions is not None and held + len(new_rows) > tenant.max_extensions:
-                raise Conflict(
-                    f"{tenant.name} has {held} of its {tenant.max_extensions} extensions "
-                    f"(Max Extensions); the file adds {len(new_rows)}",
-                    field="file",
-                    type="limit_exceeded",
-                )
-            plan_extension_cap_check(
-                partner=partner,
-                current=partner_extension_count(partner=partner),
-                adding=len(new_rows),
-                now=now,
-            )
-        _write(plan, actor, partner, tenant, now, _event_view, licensed=governed(tenant))
+        adding = sum(1 for row in plan.rows if row.existing is None)
+        if adding:
+            extensions_accept(partner, tenant, now, adding=adding)
+        _write(plan, actor, partner, tenant, now, licensed=governed(tenant))
     return _summary(plan, applied=True)
 
 
-def _write(
-    plan: Plan, actor: Actor, partner: Partner, tenant: Tenant, now, event_view, *, licensed
-) -> None:
+def _write(plan: Plan, actor: Actor, partner: Partner, tenant: Tenant, now, *, licensed) -> None:
+    from trunkline.pbx.extensions import extension_json
+    from trunkline.pbx.services import plain
+    from trunkline.phone_numbers.models import PhoneNumber
+
+    def event_view(extension: Extension, licenses: dict | None = None) -> dict:
+        return plain(extension_json(extension, licenses))
+
     # Allocations first: each site takes what its new assignments need beyond its free.
     for (site_id, code), count in plan.adds.items():
         row, _ = LicenseAllocation.objects.get_or_create(
@@ -508,6 +485,7 @@ def _write(
         tenant=tenant, main_number_id__in=[row.number_id for row in moving]
     ).update(main_number=None)
 
+    numbers = PhoneNumber.objects.in_bulk([row.number_id for row in moving])
     created: list[Extension] = []
     for row in plan.rows:
         if row.existing is not None:
@@ -520,7 +498,7 @@ def _write(
                 number=row.ext,
                 name=row.name,
                 email=row.email or "",
-                main_number_id=row.number_id,
+                main_number=numbers.get(row.number_id),
                 created_at=now,
                 updated_at=now,
             )
@@ -601,9 +579,8 @@ def _write(
         else:
             entry["addons"].append(assignment.sku_id)
     entries, events = [], []
-    e164 = {row.ext: row.number or None for row in plan.rows}
     for extension in created:
-        view = _plain_view(extension, licenses[extension.id], e164[extension.number])
+        view = event_view(extension, licenses[extension.id])
         entries.append(
             audit_entry(
                 actor=actor,
@@ -618,7 +595,7 @@ def _write(
         events.append((partner, "extension.created", {"extension": view}))
     for before, extension in updated:
         after = event_view(extension)
-        changed = {k: before[k] for k in after if after[k] != before[k] and k != "updated_at"}
+        changed = {k: before[k] for k in changed_fields(before, after) if k != "updated_at"}
         entries.append(
             audit_entry(
                 actor=actor,
@@ -653,25 +630,3 @@ def _write(
     audit_records(entries)
     if events:
         events_emit(events)
-
-
-def _plain_view(extension: Extension, licenses: dict, number: str | None) -> dict:
-    """A new extension's event view without a query per extension."""
-    from trunkline.pbx.services import plain
-
-    return plain(
-        {
-            "id": extension.id,
-            "tenant_id": extension.tenant_id,
-            "number": extension.number,
-            "name": extension.name,
-            "email": extension.email or None,
-            "main_number": number,
-            "site_id": extension.site_id,
-            "department_id": extension.department_id,
-            "license": licenses.get("license"),
-            "addons": licenses.get("addons", []),
-            "created_at": extension.created_at,
-            "updated_at": extension.updated_at,
-        }
-    )

@@ -15,7 +15,7 @@ Counting, per SKU:
 A site that has no free licence of the kind takes one from the tenant's unallocated ones
 when there is one, so a one-site tenant never has to allocate by hand.
 
-Race-freedom: every change takes the tenant's row lock first (`_lock`), so two requests
+Race-freedom: every change takes the tenant's row lock first (`tenant_lock`), so two requests
 for the last seat are served one after the other and the second sees it gone.
 """
 
@@ -39,8 +39,9 @@ from trunkline.licensing.models import (
     LicenseSubscription,
 )
 from trunkline.pbx.models import Site
+from trunkline.pbx.services import plain, tenant_site
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
 K = LicenseSku.Kind
 T = LicenseAssignment.Target
@@ -173,6 +174,16 @@ def overview(tenant: Tenant, *, kind: str | None = None) -> list[dict]:
     return rows
 
 
+def site_overview(site: Site) -> list[dict]:
+    """The overview's rows for the licences the site has or uses, with its figures only."""
+    rows = []
+    for row in overview(site.tenant):
+        here = [figures for figures in row["sites"] if figures["site_id"] == site.id]
+        if here:
+            rows.append({**row, "sites": here})
+    return rows
+
+
 @dataclass
 class Grants:
     """What the licences on one user or call flow allow: the union of their features and
@@ -274,10 +285,6 @@ def feature_check(
 # --- changing -----------------------------------------------------------------------------
 
 
-def _lock(tenant: Tenant) -> Tenant:
-    return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
-
-
 def _audit(actor: Actor, tenant: Tenant, action: str, object_id: str, **views) -> None:
     audit_record(
         actor=actor,
@@ -324,7 +331,7 @@ def subscription_add(
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         if tenant.status == Tenant.Status.CANCELLED:
             raise Conflict("a cancelled tenant takes no licences", type="tenant_cancelled")
         subscription = LicenseSubscription.objects.create(
@@ -339,13 +346,9 @@ def subscription_add(
             tenant,
             "license.subscription_created",
             str(subscription.id),
-            after=_plain(subscription_json(subscription)),
+            after=plain(subscription_json(subscription)),
         )
     return subscription
-
-
-def _plain(view: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in view.items()}
 
 
 def subscription_terminate(
@@ -356,7 +359,7 @@ def subscription_terminate(
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         subscription = subscription_get(tenant, subscription_id)
         if subscription.status != LicenseSubscription.Status.ACTIVE:
             raise Conflict("this subscription has already ended", type="invalid_transition")
@@ -370,7 +373,7 @@ def subscription_terminate(
                 type="license_in_use",
             )
         _shrink_allocations(tenant, sku, to=left)
-        before = _plain(subscription_json(subscription))
+        before = plain(subscription_json(subscription))
         subscription.status = LicenseSubscription.Status.TERMINATED
         subscription.terminated_at = now
         subscription.save(update_fields=["status", "terminated_at"])
@@ -380,7 +383,7 @@ def subscription_terminate(
             "license.subscription_terminated",
             str(subscription.id),
             before=before,
-            after=_plain(subscription_json(subscription)),
+            after=plain(subscription_json(subscription)),
         )
     return subscription
 
@@ -433,7 +436,7 @@ def allocation_set(*, actor: Actor, site: Site, sku_code, quantity) -> LicenseAl
     tenant = site.tenant
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         row, _ = LicenseAllocation.objects.get_or_create(tenant=tenant, site=site, sku=sku)
         before = row.quantity
         used = site_used(site, sku)
@@ -473,9 +476,9 @@ def allocation_migrate(
     quantity = _quantity(quantity)
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
-        tenant = _lock(tenant)
-        source = _site(tenant, from_site_id, field="from_site_id")
-        target = _site(tenant, to_site_id, field="to_site_id")
+        tenant = tenant_lock(tenant)
+        source = tenant_site(tenant, from_site_id, field="from_site_id")
+        target = tenant_site(tenant, to_site_id, field="to_site_id")
         if source.pk == target.pk:
             raise ValidationFailed("the two sites are the same", field="to_site_id")
         row = LicenseAllocation.objects.filter(site=source, sku=sku).first()
@@ -503,15 +506,6 @@ def allocation_migrate(
                 "quantity": quantity,
             },
         )
-
-
-def _site(tenant: Tenant, site_id, *, field: str) -> Site:
-    found = (
-        Site.objects.filter(tenant=tenant, pk=site_id).first() if isinstance(site_id, str) else None
-    )
-    if found is None:
-        raise NotFound("no such site", field=field)
-    return found
 
 
 def _take(
@@ -662,7 +656,7 @@ def assignment_create(
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         if not governed(tenant):
             raise Conflict(
                 "this tenant's billing profile does not use licences", type="not_licensed"
@@ -687,7 +681,7 @@ def assignment_create(
             tenant,
             "license.assigned",
             assignment.id,
-            after=_plain(assignment_json(assignment)),
+            after=plain(assignment_json(assignment)),
         )
     return assignment
 
@@ -739,7 +733,7 @@ def assignment_delete(*, actor: Actor, tenant: Tenant, assignment_id) -> None:
     """Take an add-on off a user. A user's seat stays while the user exists."""
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         assignment = _assignment(tenant, assignment_id)
         if assignment.is_base:
             raise Conflict(
@@ -747,7 +741,7 @@ def assignment_delete(*, actor: Actor, tenant: Tenant, assignment_id) -> None:
                 type="license_in_use",
             )
         _fits_without(assignment, tenant)
-        view = _plain(assignment_json(assignment))
+        view = plain(assignment_json(assignment))
         assignment.delete()
         _audit(actor, tenant, "license.unassigned", view["id"], before=view)
 
@@ -758,7 +752,7 @@ def assignment_reassign(
     """Give an add-on to another user at the same site (the licence is the site's)."""
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
-        tenant = _lock(tenant)
+        tenant = tenant_lock(tenant)
         assignment = _assignment(tenant, assignment_id)
         if assignment.is_base:
             raise Conflict(
@@ -784,7 +778,7 @@ def assignment_reassign(
         ).exists():
             raise Conflict(f"that user already has {assignment.sku.name}", type="license_assigned")
         _fits_without(assignment, tenant)
-        before = _plain(assignment_json(assignment))
+        before = plain(assignment_json(assignment))
         assignment.target_id = target_id
         assignment.save(update_fields=["target_id"])
         _audit(
@@ -793,7 +787,7 @@ def assignment_reassign(
             "license.reassigned",
             assignment.id,
             before=before,
-            after=_plain(assignment_json(assignment)),
+            after=plain(assignment_json(assignment)),
         )
     return assignment
 

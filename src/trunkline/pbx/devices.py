@@ -30,7 +30,7 @@ from trunkline.licensing.services import quota_check
 from trunkline.pbx.models import Device, Extension
 from trunkline.pbx.services import plain
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
 MAX_DEVICES = 20
 PASSWORD_LENGTH = 24
@@ -129,7 +129,7 @@ def device_create(
     require_tenant_writer(actor, extension.tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
+        tenant = tenant_lock(extension.tenant)
         if tenant.status == Tenant.Status.CANCELLED:
             raise Conflict("a cancelled tenant gets no new devices", type="tenant_cancelled")
         extension = Extension.objects.select_for_update().get(pk=extension.pk)
@@ -194,7 +194,7 @@ def device_update(*, actor: Actor, device: Device, changes: dict) -> Device:
         raise ValidationFailed("a device's name and mac can change", field="body")
     require_tenant_writer(actor, device.tenant)
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=device.tenant_id)
+        tenant = tenant_lock(device.tenant)
         device = Device.objects.select_for_update().get(pk=device.pk)
         before = plain(device_json(device))
         if "name" in changes:
@@ -220,7 +220,7 @@ def device_password_reset(
     require_tenant_writer(actor, device.tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=device.tenant_id)
+        tenant = tenant_lock(device.tenant)
         device = Device.objects.select_for_update().get(pk=device.pk)
         password = _new_password(device, now)
         device.updated_at = now
@@ -232,7 +232,7 @@ def device_password_reset(
 def device_delete(*, actor: Actor, device: Device) -> None:
     require_tenant_writer(actor, device.tenant)
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=device.tenant_id)
+        tenant = tenant_lock(device.tenant)
         view = plain(device_json(device))
         Device.objects.filter(pk=device.pk).delete()
         _audit(actor, tenant, "device.deleted", device, before=view)

@@ -35,10 +35,10 @@ from trunkline.licensing.services import (
     seat_take,
     target_released,
 )
-from trunkline.pbx.models import Extension, Site
-from trunkline.pbx.services import clean_name, plain, tenant_department
+from trunkline.pbx.models import Extension
+from trunkline.pbx.services import clean_name, plain, tenant_department, tenant_site
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_email
 
 # Never an extension: emergency numbers (911 and its test line 933, 112, 999), the 988
@@ -146,17 +146,6 @@ def _email(value) -> str:
     return clean_email(value, field="email")
 
 
-def _site(tenant: Tenant, site_id) -> Site:
-    if site_id is None:
-        return Site.objects.get(tenant=tenant, is_default=True)
-    site = (
-        Site.objects.filter(tenant=tenant, pk=site_id).first() if isinstance(site_id, str) else None
-    )
-    if site is None:
-        raise NotFound("no such site", field="site_id")
-    return site
-
-
 def partner_extension_count(*, partner, at: datetime | None = None) -> int:
     """Extensions the partner's tenants have (at `at`: those that existed then), which
     its plan caps and its monthly per-extension charge counts."""
@@ -171,7 +160,10 @@ def partner_extension_count(*, partner, at: datetime | None = None) -> int:
     )
 
 
-def _accepts(partner: Partner, tenant: Tenant, now: datetime) -> None:
+def extensions_accept(partner: Partner, tenant: Tenant, now: datetime, *, adding: int = 1) -> None:
+    """Refuse `adding` new extensions (409) for a suspended or cancelled tenant, past the
+    tenant's Max Extensions or past the partner's plan cap. Call with the partner's and
+    the tenant's rows locked."""
     from trunkline.billing.subscriptions import plan_extension_cap_check
 
     if tenant.status in (Tenant.Status.SUSPENDED, Tenant.Status.CANCELLED):
@@ -182,15 +174,16 @@ def _accepts(partner: Partner, tenant: Tenant, now: datetime) -> None:
             type=f"tenant_{tenant.status.lower()}",
         )
     held = Extension.objects.filter(tenant=tenant).count()
-    if tenant.max_extensions is not None and held + 1 > tenant.max_extensions:
+    if tenant.max_extensions is not None and held + adding > tenant.max_extensions:
+        asked = f" and {adding} more were asked for" if adding > 1 else ""
         raise Conflict(
             f"{tenant.name} already has {held} of its {tenant.max_extensions} extensions "
-            "(Max Extensions); raise the limit to add more",
+            f"(Max Extensions){asked}; raise the limit to add more",
             field="tenant_id",
             type="limit_exceeded",
         )
     plan_extension_cap_check(
-        partner=partner, current=partner_extension_count(partner=partner), now=now
+        partner=partner, current=partner_extension_count(partner=partner), adding=adding, now=now
     )
 
 
@@ -209,11 +202,11 @@ def extension_create(
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
         partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
-        site = _site(tenant, fields.get("site_id"))
+        tenant = tenant_lock(tenant)
+        site = tenant_site(tenant, fields.get("site_id"))
         department = tenant_department(tenant, fields.get("department_id"), field="department_id")
         main_number = tenant_did(tenant, fields.get("main_number"))
-        _accepts(partner, tenant, now)
+        extensions_accept(partner, tenant, now)
         if Extension.objects.filter(tenant=tenant, number=number).exists():
             raise Conflict(f"extension {number} is taken", field="number", type="extension_taken")
         extension = Extension(
@@ -270,7 +263,7 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
         raise ValidationFailed("an extension has " + ", ".join(FIELDS), field="body")
     require_tenant_writer(actor, extension.tenant)
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
+        tenant = tenant_lock(extension.tenant)
         if tenant.status == Tenant.Status.CANCELLED:
             raise Conflict("a cancelled tenant's extensions cannot change", type="tenant_cancelled")
         extension = Extension.objects.select_for_update().get(pk=extension.pk)
@@ -333,7 +326,7 @@ def extension_delete(*, actor: Actor, extension: Extension, now: datetime | None
     require_tenant_writer(actor, extension.tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=extension.tenant_id)
+        tenant = tenant_lock(extension.tenant)
         extension = Extension.objects.filter(pk=extension.pk).first()
         if extension is None:
             raise NotFound("no such extension", field="extension_id")

@@ -16,7 +16,7 @@ from trunkline.core.audit import audit_record
 from trunkline.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from trunkline.pbx.models import Department, Site
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer
+from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_timezone
 
 MAX_SITES = 200
@@ -34,7 +34,7 @@ def clean_name(value, *, what: str) -> str:
 
 def _locked(actor: Actor, tenant: Tenant) -> Tenant:
     require_tenant_writer(actor, tenant)
-    tenant = Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+    tenant = tenant_lock(tenant)
     if tenant.status == Tenant.Status.CANCELLED:
         raise InvalidTransition("a cancelled tenant's phone system cannot be changed")
     return tenant
@@ -185,6 +185,19 @@ def department_json(department: Department) -> dict:
         "created_at": department.created_at,
         "updated_at": department.updated_at,
     }
+
+
+def tenant_site(tenant: Tenant, site_id, *, field: str = "site_id") -> Site:
+    """The tenant's site named by a request, or its default site for None; another
+    tenant's, or an unknown id, is 404 on `field`."""
+    if site_id is None:
+        return Site.objects.get(tenant=tenant, is_default=True)
+    found = (
+        Site.objects.filter(tenant=tenant, pk=site_id).first() if isinstance(site_id, str) else None
+    )
+    if found is None:
+        raise NotFound("no such site", field=field)
+    return found
 
 
 def tenant_department(tenant: Tenant, department_id, *, field: str) -> Department | None:

@@ -43,6 +43,12 @@ def _require_writer(actor: Actor) -> None:
         raise PermissionDenied("this account is read-only")
 
 
+def tenant_lock(tenant: Tenant) -> Tenant:
+    """The tenant's row, locked for the rest of the transaction: changes to what a tenant
+    holds (extensions, devices, licences, charges) take it first, so they queue."""
+    return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+
+
 def require_tenant_writer(actor: Actor, tenant: Tenant) -> None:
     """The actor may change this tenant's settings: it can write, and the tenant is its
     partner's and within its tenant scope (404 otherwise, so ids cannot be probed)."""
