@@ -1,1 +1,1 @@
-from tests.billing.conftest import carrier, list_prices  # noqa: F401 - rates and plan prices
+from tests.billing.conftest import carrier  # noqa: F401 - the rates
