@@ -485,7 +485,7 @@ def _write(plan: Plan, actor: Actor, partner: Partner, tenant: Tenant, now, *, l
         tenant=tenant, main_number_id__in=[row.number_id for row in moving]
     ).update(main_number=None)
 
-    numbers = PhoneNumber.objects.in_bulk([row.number_id for row in moving])
+    numbers = PhoneNumber.objects.only("id", "e164").in_bulk([row.number_id for row in moving])
     created: list[Extension] = []
     for row in plan.rows:
         if row.existing is not None:
