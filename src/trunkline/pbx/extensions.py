@@ -36,6 +36,7 @@ from trunkline.licensing.services import (
     target_released,
 )
 from trunkline.pbx.models import Extension
+from trunkline.pbx.references import delete_guard
 from trunkline.pbx.services import clean_name, plain, tenant_department, tenant_site
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
@@ -330,6 +331,12 @@ def extension_delete(*, actor: Actor, extension: Extension, now: datetime | None
         extension = Extension.objects.filter(pk=extension.pk).first()
         if extension is None:
             raise NotFound("no such extension", field="extension_id")
+        delete_guard(
+            tenant_id=tenant.id,
+            target_type="extension",
+            target_id=extension.id,
+            what=f"user {extension.number}",
+        )
         view = _event_view(extension)
         target_released(target_type=LicenseAssignment.Target.EXTENSION, target_id=extension.id)
         extension.delete()
@@ -351,3 +358,9 @@ def extension_delete(*, actor: Actor, extension: Extension, now: datetime | None
             before=view,
         )
         event_emit(partner=tenant.partner, type="extension.deleted", data={"extension": view})
+
+
+def extension_target(tenant_id: str, extension_id: str):
+    """A user as a call destination: (extension, label) or None."""
+    found = Extension.objects.filter(tenant_id=tenant_id, pk=extension_id).first()
+    return (found, f"user {found.number} {found.name}") if found else None
