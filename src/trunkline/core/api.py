@@ -146,6 +146,7 @@ def build_api() -> NinjaAPI:
     from trunkline.licensing.api import router as licensing_router
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
+    from trunkline.pbx.api_call_flows import router as call_flows_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -158,6 +159,7 @@ def build_api() -> NinjaAPI:
         tenants_router,
         limits_router,
         pbx_router,
+        call_flows_router,
         licensing_router,
         billing_router,
         subscription_router,

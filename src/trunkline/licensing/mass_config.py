@@ -39,7 +39,7 @@ from trunkline.licensing.models import (
     LicenseSku,
 )
 from trunkline.licensing.services import governed, overview
-from trunkline.pbx.models import Extension, Site
+from trunkline.pbx.models import CallFlow, Extension, Site
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_email
@@ -260,6 +260,9 @@ def _check(plan: Plan, tenant: Tenant) -> None:
             seats[assignment.target_id] = assignment
         else:
             held_addons[assignment.target_id].append(assignment)
+    flow_numbers = dict(
+        CallFlow.objects.filter(tenant=tenant).exclude(number="").values_list("number", "name")
+    )
     seen_ext: dict[str, int] = {}
     seen_number: dict[str, int] = {}
     # Users whose main number the file changes: their old number is free for another row.
@@ -268,6 +271,8 @@ def _check(plan: Plan, tenant: Tenant) -> None:
         if row.ext in seen_ext:
             plan.error(row.line, EXT, f"extension {row.ext} is also on row {seen_ext[row.ext]}")
         seen_ext.setdefault(row.ext, row.line)
+        if row.ext in flow_numbers:
+            plan.error(row.line, EXT, f"extension {row.ext} is call flow {flow_numbers[row.ext]}'s")
         row.existing = existing.get(row.ext)
         if row.existing is not None:
             row.site = row.existing.site

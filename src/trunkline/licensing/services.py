@@ -220,14 +220,19 @@ def grants(target_type: str, target_id: str, *, tenant: Tenant) -> Grants | None
     return found
 
 
-def _better(kinds: Iterable[str], quota: str, beyond: int) -> list[str]:
-    """Names of the active licences whose quota goes past `beyond` (or that add to it)."""
+def _better(kinds: Iterable[str], quota: str, beyond: int, *, flow_type: str = "") -> list[str]:
+    """Names of the active licences whose quota goes past `beyond` (or that add to it). A
+    base licence that does not cap the quota has no limit, so it is one of them; call-flow
+    base licences count only for their type of call flow."""
     names = []
     for sku in LicenseSku.objects.filter(kind__in=list(kinds), active=True):
-        value = (sku.quotas or {}).get(quota)
-        if value is None:
+        if sku.kind == K.CALL_FLOW_BASE and sku.call_flow_type != flow_type:
             continue
-        if sku.kind in BASE_KINDS and int(value) > beyond or sku.kind not in BASE_KINDS:
+        value = (sku.quotas or {}).get(quota)
+        if sku.kind in BASE_KINDS:
+            if value is None or int(value) > beyond:
+                names.append(sku.name)
+        elif value is not None:
             names.append(sku.name)
     return names
 
@@ -241,7 +246,14 @@ QUOTA_WORDS = {
 
 
 def quota_check(
-    target_type: str, target_id: str, *, tenant: Tenant, quota: str, wanted: int, field=None
+    target_type: str,
+    target_id: str,
+    *,
+    tenant: Tenant,
+    quota: str,
+    wanted: int,
+    field=None,
+    flow_type: str = "",
 ) -> None:
     """Refuse (409 `license_required`) when `wanted` of `quota` is more than the target's
     licences grant, naming the licences that would allow it."""
@@ -253,7 +265,7 @@ def quota_check(
         return
     base = found.base
     kinds = TARGET_KINDS[target_type]
-    better = _better(kinds, quota, allowed)
+    better = _better(kinds, quota, allowed, flow_type=flow_type)
     word = QUOTA_WORDS.get(quota, quota)
     held_names = " + ".join(sku.name for sku in found.skus) or "no licence"
     hint = f"; {' or '.join(better)} would allow more" if better else ""
@@ -266,7 +278,13 @@ def quota_check(
 
 
 def feature_check(
-    target_type: str, target_id: str, *, tenant: Tenant, feature: str, field=None
+    target_type: str,
+    target_id: str,
+    *,
+    tenant: Tenant,
+    feature: str,
+    field=None,
+    flow_type: str = "",
 ) -> None:
     """Refuse (409 `license_required`) a setting the target's licences do not include,
     naming the licences that do."""
@@ -277,6 +295,7 @@ def feature_check(
         sku.name
         for sku in LicenseSku.objects.filter(kind__in=TARGET_KINDS[target_type], active=True)
         if feature in (sku.features or [])
+        and (sku.kind != K.CALL_FLOW_BASE or sku.call_flow_type == flow_type)
     ]
     needs = " or ".join(offering) if offering else "a licence this platform does not sell"
     raise LicenseRequired(f"{feature.replace('_', ' ')} needs {needs}", field=field)
@@ -627,16 +646,18 @@ def assignment_json(assignment: LicenseAssignment) -> dict:
 
 def _target(tenant: Tenant, target_type, target_id):
     """(site, object) of an assignment target in the tenant; 404 for any other."""
-    from trunkline.pbx.models import Extension
+    from trunkline.pbx.models import CallFlow, Extension
 
-    if target_type == T.EXTENSION:
+    models = {T.EXTENSION: (Extension, "user"), T.CALL_FLOW: (CallFlow, "call flow")}
+    if target_type in models:
+        model, word = models[target_type]
         found = (
-            Extension.objects.filter(tenant=tenant, pk=target_id).first()
+            model.objects.select_related("site").filter(tenant=tenant, pk=target_id).first()
             if isinstance(target_id, str)
             else None
         )
         if found is None:
-            raise NotFound("no such user", field="target_id")
+            raise NotFound(f"no such {word}", field="target_id")
         return found.site, found
     if target_type in T.values:
         raise ValidationFailed(
@@ -649,10 +670,25 @@ def _target(tenant: Tenant, target_type, target_id):
     )
 
 
+ADDON_KINDS = {T.EXTENSION: (K.USER_ADDON,), T.CALL_FLOW: (K.CALL_FLOW_ADDON,)}
+
+
+def _base_first(target_type: str, target_id: str) -> None:
+    """A user's add-on comes on top of its seat; call-flow add-ons need no base licence
+    (only some kinds of call flow have one)."""
+    if target_type != T.EXTENSION:
+        return
+    if not LicenseAssignment.objects.filter(
+        target_type=target_type, target_id=target_id, is_base=True
+    ).exists():
+        raise LicenseRequired("an add-on needs the user's seat first", field="target_id")
+
+
 def assignment_create(
     *, actor: Actor, tenant: Tenant, sku_code, target_type, target_id, now=None
 ) -> LicenseAssignment:
-    """Assign an add-on to a user (the user's seat comes with the user)."""
+    """Assign an add-on to a user (the user's seat comes with the user) or to a call flow
+    (Power Pack, Voicemail for call flows)."""
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
@@ -662,11 +698,8 @@ def assignment_create(
                 "this tenant's billing profile does not use licences", type="not_licensed"
             )
         site, _ = _target(tenant, target_type, target_id)
-        sku = sku_get(sku_code, kinds=(K.USER_ADDON,))
-        if not LicenseAssignment.objects.filter(
-            target_type=target_type, target_id=target_id, is_base=True
-        ).exists():
-            raise LicenseRequired("an add-on needs the user's seat first", field="target_id")
+        sku = sku_get(sku_code, kinds=ADDON_KINDS[target_type])
+        _base_first(target_type, target_id)
         assignment = _take(
             tenant,
             site,
@@ -700,7 +733,15 @@ def _assignment(tenant: Tenant, assignment_id) -> LicenseAssignment:
 
 
 def _fits_without(assignment: LicenseAssignment, tenant: Tenant) -> None:
-    """Refuse taking an add-on away when what the user has would exceed the quotas left."""
+    """Refuse taking an add-on away when what the user or call flow has would exceed the
+    quotas left, or uses a feature only that add-on grants."""
+    _features_kept(
+        assignment.target_type,
+        assignment.target_id,
+        without=assignment,
+        keeping=[],
+        what=f"without {assignment.sku.name}",
+    )
     for quota in assignment.sku.quotas or {}:
         in_use = quota_usage(assignment.target_type, assignment.target_id, quota)
         if in_use is None:
@@ -727,6 +768,46 @@ def quota_counter_register(quota: str, counter) -> None:
 def quota_usage(target_type: str, target_id: str, quota: str) -> int | None:
     counter = QUOTA_COUNTERS.get(quota)
     return counter(target_type, target_id) if counter else None
+
+
+FEATURE_USERS: list = []
+
+
+def feature_usage_register(used) -> None:
+    """`used(target_type, target_id)` answers {feature: what uses it} for a target; the
+    app that owns the setting registers it, so a licence that grants a feature in use
+    cannot be taken away."""
+    if used not in FEATURE_USERS:
+        FEATURE_USERS.append(used)
+
+
+def _features_kept(
+    target_type: str,
+    target_id: str,
+    *,
+    without: LicenseAssignment | None,
+    keeping: list[LicenseSku],
+    what: str,
+) -> None:
+    """Refuse (409 `license_in_use`) when the target's licences, less `without` and plus
+    `keeping`, would no longer grant a feature it uses."""
+    in_use: dict[str, str] = {}
+    for used in FEATURE_USERS:
+        in_use.update(used(target_type, target_id))
+    if not in_use:
+        return
+    left = LicenseAssignment.objects.filter(target_type=target_type, target_id=target_id)
+    if without is not None:
+        left = left.exclude(pk=without.pk)
+    features = {f for a in left.select_related("sku") for f in a.sku.features or []}
+    features.update(f for sku in keeping for f in sku.features or [])
+    for feature, user in sorted(in_use.items()):
+        if feature not in features:
+            raise Conflict(
+                f"{user} uses {feature.replace('_', ' ')}, which it would not have {what}; "
+                "change that first",
+                type="license_in_use",
+            )
 
 
 def assignment_delete(*, actor: Actor, tenant: Tenant, assignment_id) -> None:
@@ -769,10 +850,7 @@ def assignment_reassign(
             )
         if target_id == assignment.target_id:
             return assignment
-        if not LicenseAssignment.objects.filter(
-            target_type=assignment.target_type, target_id=target_id, is_base=True
-        ).exists():
-            raise LicenseRequired("an add-on needs the user's seat first", field="target_id")
+        _base_first(assignment.target_type, target_id)
         if LicenseAssignment.objects.filter(
             target_type=assignment.target_type, target_id=target_id, sku=assignment.sku
         ).exists():
@@ -816,6 +894,9 @@ def seat_change(*, tenant: Tenant, extension, sku_code, now: datetime) -> Licens
                 field="license",
                 type="license_in_use",
             )
+    _features_kept(
+        T.EXTENSION, extension.id, without=current, keeping=[sku], what=f"on a {sku.name}"
+    )
     if current is not None:
         current.delete()
     return _take(
@@ -829,11 +910,80 @@ def seat_change(*, tenant: Tenant, extension, sku_code, now: datetime) -> Licens
     )
 
 
-def extension_licenses(extension_ids: list[str]) -> dict[str, dict]:
-    """{extension id: {"license": seat code, "addons": [codes]}} for JSON views."""
+def call_flow_bases(kind: str) -> list[LicenseSku]:
+    """The base licences a kind of call flow takes (auto attendants: AA Basic and AA
+    Standard), cheapest first; none means that kind needs no licence of its own."""
+    return list(
+        LicenseSku.objects.filter(kind=K.CALL_FLOW_BASE, call_flow_type=kind, active=True).order_by(
+            "price_micros", "sort_order", "code"
+        )
+    )
+
+
+def _flow_base(kind: str, sku_code) -> LicenseSku:
+    sku = sku_get(sku_code, kinds=(K.CALL_FLOW_BASE,), field="license")
+    if sku.call_flow_type != kind:
+        raise ValidationFailed(
+            f"{sku.name} is a licence for another kind of call flow", field="license"
+        )
+    return sku
+
+
+def call_flow_licenses_take(
+    *, tenant: Tenant, site: Site, flow, sku_code, addons, fits, now: datetime
+) -> None:
+    """A new call flow's licences, inside the caller's transaction under the tenant's
+    lock: its base licence when its kind has one (`sku_code` names it; else the cheapest
+    free one that `fits` what the call flow is set to do) and the add-ons asked for."""
+    if not governed(tenant):
+        if sku_code not in (None, "") or addons:
+            raise ValidationFailed(
+                "this tenant's billing profile does not use licences", field="license"
+            )
+        return
+    bases = call_flow_bases(flow.kind)
+    chosen = None
+    if sku_code not in (None, ""):
+        chosen = _flow_base(flow.kind, sku_code)
+    elif bases:
+        # When none fits, the first is taken and the checks that follow name the one
+        # that would.
+        fitting = [sku for sku in bases if fits(sku)] or bases
+        chosen = next((sku for sku in fitting if _free_at(tenant, site, sku)), fitting[0])
+    if chosen is not None:
+        _take(
+            tenant, site, chosen, target_type=T.CALL_FLOW, target_id=flow.id, is_base=True, now=now
+        )
+    if not isinstance(addons, list) or len(addons) > 20:
+        raise ValidationFailed("addons lists call-flow add-on codes", field="addons")
+    for code in addons:
+        sku = sku_get(code, kinds=(K.CALL_FLOW_ADDON,), field="addons")
+        _take(tenant, site, sku, target_type=T.CALL_FLOW, target_id=flow.id, is_base=False, now=now)
+
+
+def call_flow_license_change(*, tenant: Tenant, flow, sku_code, now: datetime) -> None:
+    """Move a call flow to another base licence (AA Basic ↔ Standard) inside the caller's
+    transaction; the caller checks what the call flow does against it afterwards."""
+    if not governed(tenant):
+        raise ValidationFailed(
+            "this tenant's billing profile does not use licences", field="license"
+        )
+    sku = _flow_base(flow.kind, sku_code)
+    current = LicenseAssignment.objects.filter(
+        target_type=T.CALL_FLOW, target_id=flow.id, is_base=True
+    ).first()
+    if current is not None and current.sku_id == sku.code:
+        return
+    if current is not None:
+        current.delete()
+    _take(tenant, flow.site, sku, target_type=T.CALL_FLOW, target_id=flow.id, is_base=True, now=now)
+
+
+def target_licenses(target_type: str, target_ids: list[str]) -> dict[str, dict]:
+    """{target id: {"license": base code, "addons": [codes]}} for JSON views."""
     found: dict[str, dict] = {}
     for assignment in LicenseAssignment.objects.filter(
-        target_type=T.EXTENSION, target_id__in=extension_ids
+        target_type=target_type, target_id__in=target_ids
     ).order_by("created_at", "id"):
         entry = found.setdefault(assignment.target_id, {"license": None, "addons": []})
         if assignment.is_base:
@@ -841,3 +991,7 @@ def extension_licenses(extension_ids: list[str]) -> dict[str, dict]:
         else:
             entry["addons"].append(assignment.sku_id)
     return found
+
+
+def extension_licenses(extension_ids: list[str]) -> dict[str, dict]:
+    return target_licenses(T.EXTENSION, extension_ids)

@@ -8,10 +8,15 @@ class PbxConfig(AppConfig):
 
     def ready(self) -> None:
         from trunkline.billing.subscription_cycle import billable_counts_register
-        from trunkline.licensing.services import quota_counter_register
+        from trunkline.licensing.services import feature_usage_register, quota_counter_register
+        from trunkline.pbx.call_flows import (
+            call_flow_referrers,
+            call_flow_target,
+            member_features_in_use,
+        )
         from trunkline.pbx.devices import devices_of
         from trunkline.pbx.extensions import extension_target, partner_extension_count
-        from trunkline.pbx.references import target_register
+        from trunkline.pbx.references import referrer_source_register, target_register
 
         # The partner's monthly per-extension charge and its plan's cap count these.
         billable_counts_register("extensions", partner_extension_count)
@@ -19,3 +24,8 @@ class PbxConfig(AppConfig):
         quota_counter_register("devices", devices_of)
         # Calls can be sent to users.
         target_register("extension", extension_target)
+        # …and to call flows, which refer to users, other call flows and schedules.
+        target_register("call_flow", call_flow_target)
+        referrer_source_register(call_flow_referrers)
+        # Agents keep their call-center licence, call flows the features they use.
+        feature_usage_register(member_features_in_use)

@@ -37,7 +37,13 @@ from trunkline.licensing.services import (
 )
 from trunkline.pbx.models import Extension
 from trunkline.pbx.references import delete_guard
-from trunkline.pbx.services import clean_name, plain, tenant_department, tenant_site
+from trunkline.pbx.services import (
+    clean_name,
+    dial_number_free,
+    plain,
+    tenant_department,
+    tenant_site,
+)
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_email
@@ -208,8 +214,7 @@ def extension_create(
         department = tenant_department(tenant, fields.get("department_id"), field="department_id")
         main_number = tenant_did(tenant, fields.get("main_number"))
         extensions_accept(partner, tenant, now)
-        if Extension.objects.filter(tenant=tenant, number=number).exists():
-            raise Conflict(f"extension {number} is taken", field="number", type="extension_taken")
+        dial_number_free(tenant, number)
         extension = Extension(
             partner=partner,
             tenant=tenant,
@@ -271,13 +276,7 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
         before = _event_view(extension)
         if "number" in changes:
             extension.number = clean_number(changes["number"])
-            taken = Extension.objects.filter(tenant=tenant, number=extension.number).exclude(
-                pk=extension.pk
-            )
-            if taken.exists():
-                raise Conflict(
-                    f"extension {extension.number} is taken", field="number", type="extension_taken"
-                )
+            dial_number_free(tenant, extension.number, keep_id=extension.pk)
         if "name" in changes:
             extension.name = clean_name(changes["name"], what="an extension's")
         if "email" in changes:

@@ -153,3 +153,80 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.sip_username
+
+
+class Schedule(models.Model):
+    """Business hours and holidays (`000_*.txt`: call flows answer differently after
+    hours and on holidays). Weekly opening windows and whole-day holidays, read in the
+    schedule's time zone."""
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("sch"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64)
+    # [{"days": ["mon", …], "from": "08:00", "to": "17:30"}]
+    hours = models.JSONField(default=list)
+    # [{"date": "2026-12-25", "name": "Christmas Day"}]
+    holidays = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("name"), name="schedule_name_once_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallFlow(models.Model):
+    """Something other than a person that answers calls: an auto attendant, a hunt group,
+    a call queue or a call center (`000_*.txt`, "call flows"). Like users it lives at
+    one site for good and may have an extension number in the tenant's dial plan; what
+    it does is its `config`, checked by pbx/call_flow_config.py."""
+
+    class Kind(models.TextChoices):
+        AUTO_ATTENDANT = "auto_attendant", "Auto attendant"
+        HUNT_GROUP = "hunt_group", "Hunt group"
+        QUEUE = "queue", "Call queue"
+        CALL_CENTER = "call_center", "Call center"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("cfl"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="call_flows"
+    )
+    site = models.ForeignKey(Site, on_delete=models.RESTRICT, related_name="call_flows")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    number = models.CharField(max_length=6, blank=True)
+    # Opening hours: an auto attendant's after-hours and holiday menus, a call center's
+    # closed destination. RESTRICT backs up the delete guard.
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.RESTRICT, related_name="call_flows"
+    )
+    config = models.JSONField(default=dict)
+    # Queue and call-center agents' state: {extension id: {"status", "since"}}.
+    agent_states = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "number"], condition=~Q(number=""), name="call_flow_number_once"
+            ),
+            models.UniqueConstraint("tenant", Lower("name"), name="call_flow_name_once"),
+        ]
+        indexes = [models.Index(fields=["tenant", "kind"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -324,3 +324,17 @@ def department_delete(*, actor: Actor, department: Department) -> None:
         department.delete()
         department.id = department_id
         _audit(actor, department, "department.deleted", before, None)
+
+
+def dial_number_free(tenant: Tenant, number: str, *, keep_id: str = "") -> None:
+    """Users and call flows share the tenant's dial plan: refuse (409 `extension_taken`)
+    a number one of them already has. The caller holds the tenant's lock."""
+    from trunkline.pbx.models import CallFlow, Extension
+
+    user = Extension.objects.filter(tenant=tenant, number=number).exclude(pk=keep_id).first()
+    flow = CallFlow.objects.filter(tenant=tenant, number=number).exclude(pk=keep_id).first()
+    if user is not None or flow is not None:
+        holder = f"user {user.name}" if user else f"call flow {flow.name}"
+        raise Conflict(
+            f"extension {number} is taken by {holder}", field="number", type="extension_taken"
+        )
