@@ -80,3 +80,51 @@ def test_concurrent_add_on_assignments_never_exceed_what_is_held(admin):
 
     assert len([found for found in together(attempt, 12) if found]) == 3
     assert LicenseAssignment.objects.filter(tenant=tenant, sku="webex").count() == 3
+
+
+@_apply
+def test_concurrent_attendants_and_users_take_one_dial_plan_and_the_last_aa_licences(admin):
+    """Twelve auto attendants race for three AA Basic licences while eight users race
+    eight of them for their extension numbers: exactly three attendants are made (four
+    have numbers nobody else wants, so at least four reach the licences), and no number
+    is held twice."""
+    from trunkline.pbx.call_flows import call_flow_create
+    from trunkline.pbx.models import CallFlow
+
+    tenant = make_tenant(admin, billing_profile_id=licence_profile(admin).id)
+    hold(admin, tenant, "seat_basic", 12)
+    hold(admin, tenant, "aa_basic", 3)
+    actor = actor_for_user(admin)
+    target = extension_create(actor=actor, tenant=tenant, fields={"number": "2000", "name": "x"})
+    config = {
+        "menus": {"main": {"options": {"0": {"type": "extension", "id": target.id}}}},
+        "business_hours_menu": "main",
+    }
+
+    def attempt(slot: int):
+        number = str(4000 + slot % 12)
+        try:
+            if slot >= 12:
+                fields = {"number": number, "name": f"User {slot}"}
+                return ("user", extension_create(actor=actor, tenant=tenant, fields=fields).id)
+            fields = {
+                "kind": "auto_attendant",
+                "name": f"AA {slot}",
+                "number": number,
+                "config": config,
+            }
+            return ("flow", call_flow_create(actor=actor, tenant=tenant, fields=fields).id)
+        except Conflict as refused:
+            assert refused.type in ("license_required", "extension_taken")
+            return None
+
+    made = [found for found in together(attempt, 20) if found]
+    flows = CallFlow.objects.filter(tenant=tenant)
+    assert flows.count() == len([m for m in made if m[0] == "flow"]) == 3
+    assert LicenseAssignment.objects.filter(tenant=tenant, target_type="call_flow").count() == (
+        flows.count()
+    )
+    numbers = list(flows.values_list("number", flat=True)) + list(
+        Extension.objects.filter(tenant=tenant).values_list("number", flat=True)
+    )
+    assert len(numbers) == len(set(numbers)) == len(made) + 1

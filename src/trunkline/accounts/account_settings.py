@@ -95,7 +95,7 @@ def partner_notifications_update(*, actor: Actor, changes: dict[str, bool]) -> P
     if unknown:
         raise ValidationFailed(f"unknown setting {sorted(unknown)[0]}", field=sorted(unknown)[0])
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=actor.partner.pk)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=actor.partner.pk)
         before = {field: getattr(partner, field) for field in changes}
         after = {field: bool(value) for field, value in changes.items()}
         if before == after:
@@ -168,7 +168,7 @@ def partner_delete(*, actor: Actor, confirmation: str, now: datetime | None = No
         raise ValidationFailed('type "DELETE" to confirm', field="confirmation")
     now = now or clock.now()
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=actor.partner.pk)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=actor.partner.pk)
         if partner.deleted_at is not None:
             raise Conflict("this account is already deleted", type="invalid_state_transition")
         blockers = partner_deletion_blockers(partner)

@@ -588,7 +588,7 @@ def partner_suspension_after_days_set(*, actor: Actor, days) -> object:
     from trunkline.accounts.models import Partner
 
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=partner.pk)
         before = partner.suspension_after_days
         partner.suspension_after_days = days
         partner.save(update_fields=["suspension_after_days"])

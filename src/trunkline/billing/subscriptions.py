@@ -197,7 +197,7 @@ def _require_partner_writer(actor: Actor) -> Partner:
 def _locked(partner: Partner) -> tuple[Partner, BillingAccount]:
     billing_account_for(partner)
     account = BillingAccount.objects.select_for_update().get(partner=partner)
-    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    partner = Partner.objects.select_for_update(no_key=True).get(pk=partner.pk)
     return partner, account
 
 

@@ -116,7 +116,7 @@ def partner_logo_set(*, actor: Actor, data: bytes, now: datetime | None = None) 
     with transaction.atomic():
         # The partner's row lock orders concurrent uploads, so each audit row's "before"
         # is the logo the upload really replaced.
-        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        Partner.objects.select_for_update(no_key=True).filter(pk=partner.pk).first()
         before = PartnerLogo.objects.filter(partner=partner).defer("image").first()
         logo, _ = PartnerLogo.objects.update_or_create(
             partner=partner,
@@ -146,7 +146,7 @@ def partner_logo_remove(*, actor: Actor) -> bool:
     """Remove the partner's logo; False when there was none (nothing is audited then)."""
     partner = require_branding_writer(actor)
     with transaction.atomic():
-        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        Partner.objects.select_for_update(no_key=True).filter(pk=partner.pk).first()
         logo = PartnerLogo.objects.filter(partner=partner).defer("image").first()
         if logo is None:
             return False

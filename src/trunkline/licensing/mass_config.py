@@ -452,7 +452,7 @@ def mass_config_apply(
     require_tenant_writer(actor, tenant)
     now = now or timezone.now()
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=tenant.partner_id)
         tenant = tenant_lock(tenant)
         plan = _plan(tenant, data)
         if plan.errors:

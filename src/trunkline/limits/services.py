@@ -187,7 +187,7 @@ def partner_default_limits_set(*, actor: Actor, changes: dict):
         "alert_threshold_percent": "default_alert_threshold_percent",
     }
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=actor.partner.pk)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=actor.partner.pk)
         before = defaults_of(partner)
         for field, value in cleaned.items():
             if field == "auto_suspend":

@@ -208,7 +208,7 @@ def extension_create(
     now = now or timezone.now()
     require_tenant_writer(actor, tenant)
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=tenant.partner_id)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=tenant.partner_id)
         tenant = tenant_lock(tenant)
         site = tenant_site(tenant, fields.get("site_id"))
         department = tenant_department(tenant, fields.get("department_id"), field="department_id")

@@ -45,8 +45,11 @@ def _require_writer(actor: Actor) -> None:
 
 def tenant_lock(tenant: Tenant) -> Tenant:
     """The tenant's row, locked for the rest of the transaction: changes to what a tenant
-    holds (extensions, devices, licences, charges) take it first, so they queue."""
-    return Tenant.objects.select_for_update(of=("self",)).get(pk=tenant.pk)
+    holds (extensions, devices, licences, charges) take it first, so they queue. The lock
+    (FOR NO KEY UPDATE) leaves rows that merely refer to the tenant free to be written by
+    others, as partner locks do, so a lock on one and an insert under the other never
+    wait on each other in a circle."""
+    return Tenant.objects.select_for_update(of=("self",), no_key=True).get(pk=tenant.pk)
 
 
 def require_tenant_writer(actor: Actor, tenant: Tenant) -> None:
@@ -496,7 +499,7 @@ def tenant_defaults_update(*, actor: Actor, changes: dict) -> Partner:
         else:
             cleaned[field] = value
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=actor.partner.pk)
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=actor.partner.pk)
         before = {field: getattr(partner, field) for field in cleaned}
         for field, value in cleaned.items():
             setattr(partner, field, value)
