@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_record, changed_fields
+from trunkline.core.audit import changed_fields
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.licensing.models import LicenseAssignment
 from trunkline.licensing.services import (
@@ -32,9 +32,15 @@ from trunkline.pbx.call_flow_config import ConfigContext, config_clean, config_r
 from trunkline.pbx.models import CallFlow, Extension
 from trunkline.pbx.references import Referrer, delete_guard
 from trunkline.pbx.schedules import tenant_schedule
-from trunkline.pbx.services import clean_name, dial_number_free, plain, tenant_site
+from trunkline.pbx.services import (
+    clean_name,
+    dial_number_free,
+    pbx_audit,
+    phone_system_lock,
+    plain,
+    tenant_site,
+)
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
 T = LicenseAssignment.Target
 FIELDS = ("kind", "name", "number", "site_id", "schedule_id", "config", "license", "addons")
@@ -70,14 +76,6 @@ def _number(value) -> str:
     from trunkline.pbx.extensions import clean_number
 
     return "" if value in (None, "") else clean_number(value)
-
-
-def _locked(actor: Actor, tenant: Tenant) -> Tenant:
-    require_tenant_writer(actor, tenant)
-    tenant = tenant_lock(tenant)
-    if tenant.status == Tenant.Status.CANCELLED:
-        raise Conflict("a cancelled tenant's phone system cannot change", type="tenant_cancelled")
-    return tenant
 
 
 def _name_free(tenant: Tenant, name: str, keep_id: str = "") -> None:
@@ -138,19 +136,6 @@ def _configure(tenant: Tenant, flow: CallFlow, config) -> object:
     return needs
 
 
-def _audit(actor: Actor, flow: CallFlow, action: str, before=None, after=None) -> None:
-    audit_record(
-        actor=actor,
-        partner=flow.tenant.partner,
-        action=action,
-        object_type="call_flow",
-        object_id=flow.id,
-        tenant_id=flow.tenant_id,
-        before=before,
-        after=after,
-    )
-
-
 def call_flow_create(
     *, actor: Actor, tenant: Tenant, fields: dict, now: datetime | None = None
 ) -> CallFlow:
@@ -166,7 +151,7 @@ def call_flow_create(
     number = _number(fields.get("number"))
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = _locked(actor, tenant)
+        tenant = phone_system_lock(actor, tenant)
         if CallFlow.objects.filter(tenant=tenant).count() >= MAX_CALL_FLOWS:
             raise Conflict(f"a tenant has at most {MAX_CALL_FLOWS} call flows")
         _name_free(tenant, name)
@@ -196,7 +181,7 @@ def call_flow_create(
             now=now,
         )
         _licences_check(tenant, flow, needs)
-        _audit(actor, flow, "call_flow.created", after=plain(call_flow_json(flow)))
+        pbx_audit(actor, flow, "call_flow.created", after=plain(call_flow_json(flow)))
     return flow
 
 
@@ -214,7 +199,7 @@ def call_flow_update(*, actor: Actor, flow: CallFlow, changes: dict) -> CallFlow
     if unknown:
         raise ValidationFailed(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     with transaction.atomic():
-        tenant = _locked(actor, flow.tenant)
+        tenant = phone_system_lock(actor, flow.tenant)
         flow = CallFlow.objects.select_related("site").select_for_update().get(pk=flow.pk)
         flow.tenant = tenant
         before = plain(call_flow_json(flow))
@@ -242,14 +227,14 @@ def call_flow_update(*, actor: Actor, flow: CallFlow, changes: dict) -> CallFlow
             return flow
         flow.updated_at = timezone.now()
         flow.save()
-        _audit(actor, flow, "call_flow.updated", before, plain(call_flow_json(flow)))
+        pbx_audit(actor, flow, "call_flow.updated", before, plain(call_flow_json(flow)))
     return flow
 
 
 def call_flow_delete(*, actor: Actor, flow: CallFlow) -> None:
     """Delete a call flow nothing routes to; its licences are free again at its site."""
     with transaction.atomic():
-        tenant = _locked(actor, flow.tenant)
+        tenant = phone_system_lock(actor, flow.tenant)
         flow = CallFlow.objects.filter(pk=flow.pk).first()
         if flow is None:
             raise NotFound("no such call flow", field="call_flow_id")
@@ -264,7 +249,7 @@ def call_flow_delete(*, actor: Actor, flow: CallFlow) -> None:
         target_released(target_type=T.CALL_FLOW, target_id=flow.id)
         flow.delete()
         flow.id = view["id"]  # delete() clears it
-        _audit(actor, flow, "call_flow.deleted", before=view)
+        pbx_audit(actor, flow, "call_flow.deleted", before=view)
 
 
 def agent_status_set(
@@ -275,7 +260,7 @@ def agent_status_set(
         raise ValidationFailed(f"status is one of {', '.join(AGENT_STATUSES)}", field="status")
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = _locked(actor, flow.tenant)
+        tenant = phone_system_lock(actor, flow.tenant)
         flow = CallFlow.objects.select_for_update().get(pk=flow.pk)
         flow.tenant = tenant
         if flow.kind not in (CallFlow.Kind.QUEUE, CallFlow.Kind.CALL_CENTER):
@@ -286,7 +271,7 @@ def agent_status_set(
         entry = {"status": status, "since": plain({"at": now})["at"]}
         flow.agent_states = {**flow.agent_states, extension_id: entry}
         flow.save(update_fields=["agent_states"])
-        _audit(
+        pbx_audit(
             actor,
             flow,
             "call_flow.agent_status",

@@ -16,13 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_record, changed_fields
+from trunkline.core.audit import changed_fields
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.pbx.models import Schedule
 from trunkline.pbx.references import delete_guard
-from trunkline.pbx.services import clean_name, plain
+from trunkline.pbx.services import clean_name, pbx_audit, phone_system_lock, plain
 from trunkline.tenants.models import Tenant
-from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_timezone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -131,30 +130,9 @@ def tenant_schedule(tenant_id: str, schedule_id, *, field: str = "schedule_id") 
     return found
 
 
-def _locked(actor: Actor, tenant: Tenant) -> Tenant:
-    require_tenant_writer(actor, tenant)
-    tenant = tenant_lock(tenant)
-    if tenant.status == Tenant.Status.CANCELLED:
-        raise Conflict("a cancelled tenant's phone system cannot change", type="tenant_cancelled")
-    return tenant
-
-
 def _name_free(tenant: Tenant, name: str, keep_id: str = "") -> None:
     if Schedule.objects.filter(tenant=tenant, name__iexact=name).exclude(pk=keep_id).exists():
         raise Conflict(f"the tenant already has a schedule named {name!r}", field="name")
-
-
-def _audit(actor: Actor, schedule: Schedule, action: str, before=None, after=None) -> None:
-    audit_record(
-        actor=actor,
-        partner=schedule.tenant.partner,
-        action=action,
-        object_type="schedule",
-        object_id=schedule.id,
-        tenant_id=schedule.tenant_id,
-        before=before,
-        after=after,
-    )
 
 
 def _apply(schedule: Schedule, fields: dict) -> None:
@@ -174,20 +152,20 @@ def schedule_create(*, actor: Actor, tenant: Tenant, fields: dict) -> Schedule:
     schedule = Schedule(tenant=tenant, partner_id=tenant.partner_id, timezone=tenant.timezone)
     _apply(schedule, {"name": fields.get("name"), **fields})
     with transaction.atomic():
-        tenant = _locked(actor, tenant)
+        tenant = phone_system_lock(actor, tenant)
         if Schedule.objects.filter(tenant=tenant).count() >= MAX_SCHEDULES:
             raise Conflict(f"a tenant has at most {MAX_SCHEDULES} schedules")
         _name_free(tenant, schedule.name)
         schedule.tenant = tenant
         schedule.created_at = schedule.updated_at = now
         schedule.save(force_insert=True)
-        _audit(actor, schedule, "schedule.created", after=plain(schedule_json(schedule)))
+        pbx_audit(actor, schedule, "schedule.created", after=plain(schedule_json(schedule)))
     return schedule
 
 
 def schedule_update(*, actor: Actor, schedule: Schedule, changes: dict) -> Schedule:
     with transaction.atomic():
-        _locked(actor, schedule.tenant)
+        phone_system_lock(actor, schedule.tenant)
         schedule = Schedule.objects.select_related("tenant__partner").get(pk=schedule.pk)
         before = plain(schedule_json(schedule))
         _apply(schedule, changes)
@@ -197,14 +175,14 @@ def schedule_update(*, actor: Actor, schedule: Schedule, changes: dict) -> Sched
             return schedule
         schedule.updated_at = timezone.now()
         schedule.save()
-        _audit(actor, schedule, "schedule.updated", before, plain(schedule_json(schedule)))
+        pbx_audit(actor, schedule, "schedule.updated", before, plain(schedule_json(schedule)))
     return schedule
 
 
 def schedule_delete(*, actor: Actor, schedule: Schedule) -> None:
     """Delete a schedule no call flow uses."""
     with transaction.atomic():
-        tenant = _locked(actor, schedule.tenant)
+        tenant = phone_system_lock(actor, schedule.tenant)
         schedule = Schedule.objects.filter(pk=schedule.pk).select_related("tenant").first()
         if schedule is None:
             raise NotFound("no such schedule", field="schedule_id")
@@ -217,4 +195,4 @@ def schedule_delete(*, actor: Actor, schedule: Schedule) -> None:
         view = plain(schedule_json(schedule))
         schedule.delete()
         schedule.id = view["id"]  # delete() clears it
-        _audit(actor, schedule, "schedule.deleted", before=view)
+        pbx_audit(actor, schedule, "schedule.deleted", before=view)

@@ -32,7 +32,9 @@ def clean_name(value, *, what: str) -> str:
     return " ".join(value.split())
 
 
-def _locked(actor: Actor, tenant: Tenant) -> Tenant:
+def phone_system_lock(actor: Actor, tenant: Tenant) -> Tenant:
+    """The tenant's row locked for a change to its phone system, once the actor may make
+    it; a cancelled tenant's phone system does not change."""
     require_tenant_writer(actor, tenant)
     tenant = tenant_lock(tenant)
     if tenant.status == Tenant.Status.CANCELLED:
@@ -40,12 +42,15 @@ def _locked(actor: Actor, tenant: Tenant) -> Tenant:
     return tenant
 
 
-def _audit(actor: Actor, obj, action: str, before: dict | None, after: dict | None) -> None:
+def pbx_audit(
+    actor: Actor, obj, action: str, before: dict | None = None, after: dict | None = None
+) -> None:
+    """The audit entry of a change to one of a tenant's phone-system objects."""
     audit_record(
         actor=actor,
         partner=obj.tenant.partner,
         action=action,
-        object_type=type(obj).__name__.lower(),
+        object_type=action.split(".")[0],
         object_id=obj.id,
         tenant_id=obj.tenant_id,
         before=before,
@@ -106,7 +111,7 @@ def site_create(*, actor: Actor, tenant: Tenant, name, timezone_name=None) -> Si
     zone = clean_timezone(timezone_name) if timezone_name is not None else None
     now = timezone.now()
     with transaction.atomic():
-        tenant = _locked(actor, tenant)
+        tenant = phone_system_lock(actor, tenant)
         if Site.objects.filter(tenant=tenant).count() >= MAX_SITES:
             raise Conflict(f"a tenant has at most {MAX_SITES} sites")
         _name_free(Site, tenant, name)
@@ -118,7 +123,7 @@ def site_create(*, actor: Actor, tenant: Tenant, name, timezone_name=None) -> Si
             created_at=now,
             updated_at=now,
         )
-        _audit(actor, site, "site.created", None, plain(site_json(site)))
+        pbx_audit(actor, site, "site.created", None, plain(site_json(site)))
     return site
 
 
@@ -128,7 +133,7 @@ def site_update(*, actor: Actor, site: Site, changes: dict) -> Site:
     if set(changes) - {"name", "timezone", "is_default"}:
         raise ValidationFailed("a site has name, timezone and is_default", field="body")
     with transaction.atomic():
-        _locked(actor, site.tenant)
+        phone_system_lock(actor, site.tenant)
         site = Site.objects.select_related("tenant__partner").get(pk=site.pk)
         before = plain(site_json(site))
         if "name" in changes:
@@ -145,14 +150,14 @@ def site_update(*, actor: Actor, site: Site, changes: dict) -> Site:
             site.is_default = True
         site.updated_at = timezone.now()
         site.save()
-        _audit(actor, site, "site.updated", before, plain(site_json(site)))
+        pbx_audit(actor, site, "site.updated", before, plain(site_json(site)))
     return site
 
 
 def site_delete(*, actor: Actor, site: Site) -> None:
     """Delete a site; never the tenant's default (make another the default first)."""
     with transaction.atomic():
-        _locked(actor, site.tenant)
+        phone_system_lock(actor, site.tenant)
         site = Site.objects.select_related("tenant__partner").get(pk=site.pk)
         if site.is_default:
             raise InvalidTransition(
@@ -170,7 +175,7 @@ def site_delete(*, actor: Actor, site: Site) -> None:
         site_id = site.id
         site.delete()
         site.id = site_id
-        _audit(actor, site, "site.deleted", before, None)
+        pbx_audit(actor, site, "site.deleted", before, None)
 
 
 # --- departments ------------------------------------------------------------------------------
@@ -251,7 +256,7 @@ def department_create(*, actor: Actor, tenant: Tenant, name, parent_id=None) -> 
     name = clean_name(name, what="a department")
     now = timezone.now()
     with transaction.atomic():
-        tenant = _locked(actor, tenant)
+        tenant = phone_system_lock(actor, tenant)
         if Department.objects.filter(tenant=tenant).count() >= MAX_DEPARTMENTS:
             raise Conflict(f"a tenant has at most {MAX_DEPARTMENTS} departments")
         parent = tenant_department(tenant, parent_id, field="parent_id")
@@ -266,7 +271,7 @@ def department_create(*, actor: Actor, tenant: Tenant, name, parent_id=None) -> 
             created_at=now,
             updated_at=now,
         )
-        _audit(actor, department, "department.created", None, plain(department_json(department)))
+        pbx_audit(actor, department, "department.created", None, plain(department_json(department)))
     return department
 
 
@@ -276,7 +281,7 @@ def department_update(*, actor: Actor, department: Department, changes: dict) ->
     if set(changes) - {"name", "parent_id"}:
         raise ValidationFailed("a department has name and parent_id", field="body")
     with transaction.atomic():
-        tenant = _locked(actor, department.tenant)
+        tenant = phone_system_lock(actor, department.tenant)
         department = Department.objects.select_related("tenant__partner").get(pk=department.pk)
         before = plain(department_json(department))
         if "parent_id" in changes:
@@ -304,14 +309,16 @@ def department_update(*, actor: Actor, department: Department, changes: dict) ->
         )
         department.updated_at = timezone.now()
         department.save()
-        _audit(actor, department, "department.updated", before, plain(department_json(department)))
+        pbx_audit(
+            actor, department, "department.updated", before, plain(department_json(department))
+        )
     return department
 
 
 def department_delete(*, actor: Actor, department: Department) -> None:
     """Delete a department that has no sub-departments (move or delete those first)."""
     with transaction.atomic():
-        _locked(actor, department.tenant)
+        phone_system_lock(actor, department.tenant)
         department = Department.objects.select_related("tenant__partner").get(pk=department.pk)
         children = list(department.children.values_list("name", flat=True))
         if children:
@@ -323,7 +330,7 @@ def department_delete(*, actor: Actor, department: Department) -> None:
         department_id = department.id
         department.delete()
         department.id = department_id
-        _audit(actor, department, "department.deleted", before, None)
+        pbx_audit(actor, department, "department.deleted", before, None)
 
 
 def dial_number_free(tenant: Tenant, number: str, *, keep_id: str = "") -> None:
