@@ -128,3 +128,34 @@ def test_concurrent_attendants_and_users_take_one_dial_plan_and_the_last_aa_lice
         Extension.objects.filter(tenant=tenant).values_list("number", flat=True)
     )
     assert len(numbers) == len(set(numbers)) == len(made) + 1
+
+
+@_apply
+def test_assignments_racing_for_the_last_number_entitlements(admin):
+    """Eight numbers racing for the last three local entitlements: exactly three land."""
+    from trunkline.phone_numbers.models import PhoneNumber
+    from trunkline.phone_numbers.services import number_assign
+
+    tenant = make_tenant(admin, billing_profile_id=licence_profile(admin).id)
+    hold(admin, tenant, "number_local", 5)
+    actor = actor_for_user(admin)
+    numbers = [
+        PhoneNumber.objects.create(
+            partner=admin.partner, e164=f"+1501555{7000 + n}", kind="local", status="ACTIVE"
+        )
+        for n in range(10)
+    ]
+    for number in numbers[:2]:
+        number_assign(actor=actor, number=number, tenant=tenant)
+
+    def attempt(slot: int):
+        try:
+            return number_assign(actor=actor, number=numbers[2 + slot], tenant=tenant).id
+        except Conflict as refused:
+            assert refused.type == "license_required"
+            return None
+
+    assert len([found for found in together(attempt, 8) if found]) == 3
+    assert PhoneNumber.objects.filter(tenant=tenant).count() == 5
+    assert LicenseAssignment.objects.filter(tenant=tenant, target_type="number").count() == 5
+    assert LicenseAllocation.objects.get(tenant=tenant, sku="number_local").quantity == 5

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trunkline.licensing.models import LicenseSku, LicenseSubscription
+from trunkline.licensing.models import LicensePolicy, LicenseSku, LicenseSubscription
 
 
 @admin.register(LicenseSku)
@@ -18,3 +18,9 @@ class LicenseSubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("status", "sku")
     search_fields = ("id", "tenant__name")
     readonly_fields = ("id", "partner", "tenant", "sku", "quantity", "started_at")
+
+
+@admin.register(LicensePolicy)
+class LicensePolicyAdmin(admin.ModelAdmin):
+    list_display = ("partner", "auto_purchase_numbers", "updated_at")
+    raw_id_fields = ("partner",)

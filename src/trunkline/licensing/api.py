@@ -1,22 +1,22 @@
-"""`/v1/license-skus` (the catalog), and per tenant `/licenses` (the overview),
-`/license-subscriptions`, site allocations and `/license-assignments` (see
-licensing/services.py)."""
+"""`/v1/license-skus` (the catalog), `/license-policy` (the partner's), and per tenant
+`/licenses` (the overview), `/license-subscriptions`, site allocations and
+`/license-assignments` (see licensing/services.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from trunkline.accounts.api_auth import scope
 from trunkline.core.errors import NotFound
 from trunkline.core.money import Money
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.licensing import mass_config, services
+from trunkline.licensing import mass_config, policy, services
 from trunkline.licensing.models import LicenseAssignment, LicenseSku, LicenseSubscription
 from trunkline.pbx.models import Extension, Site
 from trunkline.tenants import selectors as tenant_selectors
@@ -365,6 +365,49 @@ def unassign(request, tenant_id: str, assignment_id: str):
         assignment_id=assignment_id[:64],
     )
     return Status(204, None)
+
+
+# --- the partner's licence policy ------------------------------------------------------------
+
+
+class PolicyOut(Schema):
+    auto_purchase_numbers: bool = Field(
+        description="Buy a number entitlement (a subscription of one, `automatic`) when a "
+        "tenant on licences is given a number and has none free"
+    )
+    numbers_per_user: dict[str, int] = Field(
+        description="Seat licence code → most numbers a user on that seat may have; a seat "
+        "not named has no cap",
+        examples=[{"seat_basic": 5, "seat_premium": 10}],
+    )
+    updated_at: datetime | None
+
+
+SeatCode = Annotated[str, StringConstraints(max_length=64)]
+Cap = Annotated[int, Field(strict=True, ge=0, le=policy.MAX_NUMBERS_PER_USER)]
+
+
+class PolicyIn(InSchema):
+    auto_purchase_numbers: bool | None = Field(default=None, strict=True)
+    numbers_per_user: dict[SeatCode, Cap] | None = Field(
+        default=None,
+        max_length=50,
+        description="Replaces the caps; {} or null removes them",
+    )
+
+
+@router.get("/license-policy", response=PolicyOut, auth=scope("licenses:read"))
+def get_policy(request):
+    """The partner's licence policy for numbers (`003_*.txt`)."""
+    return policy.license_policy_get(actor=request.actor)
+
+
+@router.put("/license-policy", response=PolicyOut, auth=scope("licenses:write"))
+def put_policy(request, payload: PolicyIn):
+    """Change the licence policy; a field left out keeps its value. The whole partner's:
+    a key scoped to some tenants is refused (403)."""
+    changes = payload.model_dump(exclude_unset=True)
+    return policy.license_policy_set(actor=request.actor, changes=changes)
 
 
 # --- mass configuration ---------------------------------------------------------------------

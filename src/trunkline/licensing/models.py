@@ -148,3 +148,28 @@ class LicenseAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku_id} → {self.target_type} {self.target_id}"
+
+
+class LicensePolicy(models.Model):
+    """A partner's rules for number licences (`003_*.txt`): whether a number entitlement is
+    bought automatically when a tenant has none free for a number it is given, and how many
+    numbers a user may have on each seat (the seed's "Max numbers per user" by plan)."""
+
+    partner = models.OneToOneField(
+        "accounts.Partner",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="license_policy",
+    )
+    auto_purchase_numbers = models.BooleanField(default=False)
+    # Seat SKU code -> most numbers a user on that seat may have, e.g. {"seat_basic": 5};
+    # a seat not named here has no cap.
+    numbers_per_user = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "licence policy"
+        verbose_name_plural = "licence policies"
+
+    def __str__(self) -> str:
+        return f"licence policy of {self.partner_id}"

@@ -35,6 +35,7 @@ from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.licensing.models import (
     LicenseAllocation,
     LicenseAssignment,
+    LicensePolicy,
     LicenseSku,
     LicenseSubscription,
 )
@@ -342,9 +343,16 @@ def subscription_json(subscription: LicenseSubscription) -> dict:
 
 
 def subscription_add(
-    *, actor: Actor, tenant: Tenant, sku_code, quantity, now: datetime | None = None
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    sku_code,
+    quantity,
+    now: datetime | None = None,
+    automatic: bool = False,
 ) -> LicenseSubscription:
-    """The tenant takes `quantity` more licences of one SKU (a new subscription)."""
+    """The tenant takes `quantity` more licences of one SKU (a new subscription).
+    `automatic` marks one bought by the partner's licence policy to cover a number."""
     sku = sku_get(sku_code)
     quantity = _quantity(quantity)
     require_tenant_writer(actor, tenant)
@@ -358,6 +366,7 @@ def subscription_add(
             tenant=tenant,
             sku=sku,
             quantity=quantity,
+            automatic=automatic,
             started_at=now,
         )
         _audit(
@@ -995,3 +1004,27 @@ def target_licenses(target_type: str, target_ids: list[str]) -> dict[str, dict]:
 
 def extension_licenses(extension_ids: list[str]) -> dict[str, dict]:
     return target_licenses(T.EXTENSION, extension_ids)
+
+
+def user_number_cap(tenant: Tenant, extension_id: str) -> int | None:
+    """The most numbers the user may have under its partner's licence policy: the cap set
+    for its seat (`003_*.txt`, "Max numbers per user" by plan), or None when there is none
+    (no policy cap for the seat, no seat, or a tenant not governed by licences)."""
+    if not governed(tenant):
+        return None
+    seat = (
+        LicenseAssignment.objects.filter(
+            tenant=tenant, target_type=T.EXTENSION, target_id=extension_id, is_base=True
+        )
+        .values_list("sku_id", flat=True)
+        .first()
+    )
+    if seat is None:
+        return None
+    caps = (
+        LicensePolicy.objects.filter(partner_id=tenant.partner_id)
+        .values_list("numbers_per_user", flat=True)
+        .first()
+    ) or {}
+    cap = caps.get(seat)
+    return int(cap) if cap is not None else None

@@ -169,6 +169,11 @@ class BulkLimitError(Schema):
     message: str
 
 
+class BulkLicenses(Schema):
+    sku: str
+    quantity: int
+
+
 class BulkPreviewOut(Schema):
     action: Literal["assign", "release", "e911"]
     count: int
@@ -177,6 +182,11 @@ class BulkPreviewOut(Schema):
     tenants: list[BulkTenantCount]
     charge: BulkCharge
     monthly_stopping: str = Field(description="Release: the monthly charges that stop")
+    licenses_bought: list[BulkLicenses] = Field(
+        default_factory=list,
+        description="Assign to a tenant on licences: the number entitlements its partner's "
+        "licence policy buys automatically (billed on the tenant's next invoice)",
+    )
     can_proceed: bool
     e911_address: E911AddressOut | None = None
 

@@ -3,7 +3,8 @@ nothing, with a preview for the confirmation summary.
 
 Each operation applies the single-number rules (`services.assign_refusal`,
 `release_refusal`, `caller_id.e911_refusal`, the tenant's Max DIDs in
-`services.tenant_accepts`) to every number first; one refusal and nothing changes, and
+`services.tenant_accepts` and its number entitlements in `services.entitlements_accept`
+when it is on licences) to every number first; one refusal and nothing changes, and
 the error names every number refused. The preview runs the same checks without changing
 anything and answers what the confirmation shows: how many numbers, each tenant's count
 before and after against its Max DIDs, the refusals, and the money (assigning a RELEASED
@@ -29,6 +30,7 @@ from trunkline.phone_numbers.services import (
     assign_apply,
     assign_charge,
     assign_refusal,
+    entitlements_accept,
     release_apply,
     release_refusal,
     require_writer,
@@ -129,6 +131,8 @@ class _Plan:
     limit: Conflict | None = None
     charges: list[tuple[PhoneNumber, Money]] = field(default_factory=list)
     monthly_stopping: Money = field(default_factory=lambda: Money(0))
+    # Number entitlements the partner's licence policy buys for the tenant: {SKU: count}.
+    licenses_bought: dict[str, int] = field(default_factory=dict)
 
     def count(self, tenant_id: str | None, change: int) -> None:
         if tenant_id is None:
@@ -157,6 +161,10 @@ class _Plan:
                 "covered": balance >= total,
             },
             "monthly_stopping": self.monthly_stopping.to_json(),
+            "licenses_bought": [
+                {"sku": sku, "quantity": quantity}
+                for sku, quantity in sorted(self.licenses_bought.items())
+            ],
             "can_proceed": not self.refusals and self.limit is None and balance >= total,
         }
 
@@ -167,6 +175,7 @@ class _Plan:
 def _assign_plan(numbers, tenant: Tenant | None, now: datetime) -> _Plan:
     plan = _Plan("assign", numbers)
     incoming = 0
+    arriving: list[PhoneNumber] = []
     for number in numbers:
         refusal = assign_refusal(number, tenant)
         if refusal is not None:
@@ -178,11 +187,13 @@ def _assign_plan(numbers, tenant: Tenant | None, now: datetime) -> _Plan:
             if counted:
                 plan.count(number.tenant_id, -1)
             incoming += 1
+            arriving.append(number)
         plan.charges.append((number, assign_charge(number, tenant, now)))
     if tenant is not None:
         plan.count(tenant.id, incoming)
         try:
             tenant_accepts(tenant, incoming)
+            plan.licenses_bought = entitlements_accept(tenant, arriving)
         except Conflict as error:
             plan.limit = error
     return plan

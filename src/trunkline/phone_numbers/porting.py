@@ -9,10 +9,11 @@ to hand it to the carrier.
 
 Completion: the ported numbers become ACTIVE numbers of the partner, each charged its
 tier's monthly price from that day (no setup fee: nothing was provisioned for it). They
-are assigned to the target tenant up to its Max DIDs; numbers that do not fit, or all of
-them if the tenant was cancelled meanwhile, stay unassigned in the partner's inventory
-(the carrier has already moved them, so refusing is not an option) and the completion
-email and notes say so. The charge may take the wallet below zero, like usage.
+are assigned to the target tenant up to its Max DIDs and, for a tenant on licences, as far
+as its number entitlements go (or its partner's licence policy buys them); numbers that
+do not fit, or all of them if the tenant was cancelled meanwhile, stay unassigned in the
+partner's inventory (the carrier has already moved them, so refusing is not an option)
+and the completion email and notes say so. The charge may take the wallet below zero, like usage.
 """
 
 from __future__ import annotations
@@ -553,7 +554,22 @@ def _port_settled(request: CarrierRequest, status) -> None:
         )
 
 
+def _entitled(tenant: Tenant, kind: str) -> bool:
+    """The tenant, when on licences, has a number entitlement free for one more number of
+    `kind`, or its partner's licence policy buys one."""
+    from trunkline.licensing.entitlements import numbers_entitlement_plan
+    from trunkline.licensing.services import LicenseRequired
+
+    try:
+        numbers_entitlement_plan(tenant, [kind])
+    except LicenseRequired:
+        return False
+    return True
+
+
 def _complete(port: PortRequest, *, actor: Actor, now: datetime) -> None:
+    from trunkline.licensing.entitlements import number_entitlement_take
+
     partner = port.partner
     tenant = Tenant.objects.select_for_update().get(pk=port.tenant_id)
     room = (
@@ -573,7 +589,7 @@ def _complete(port: PortRequest, *, actor: Actor, now: datetime) -> None:
         .values_list("e164", flat=True)
     )
     paid_through = month_end(timezone.localdate(now))
-    landed, unassigned = [], []
+    landed, unassigned, unentitled = [], [], []
     for e164 in port.numbers:
         if e164 in taken:
             continue
@@ -582,7 +598,9 @@ def _complete(port: PortRequest, *, actor: Actor, now: datetime) -> None:
             if e164[2:5] in ("800", "833", "844", "855", "866", "877", "888")
             else NumberKind.LOCAL
         )
-        assign = room is None or room > 0
+        assign = (room is None or room > 0) and _entitled(tenant, kind)
+        if not assign and (room is None or room > 0):
+            unentitled.append(e164)
         if room is not None and assign:
             room -= 1
         number = PhoneNumber.objects.create(
@@ -600,6 +618,8 @@ def _complete(port: PortRequest, *, actor: Actor, now: datetime) -> None:
             updated_at=now,
         )
         (landed if assign else unassigned).append(e164)
+        if assign:
+            number_entitlement_take(actor=actor, tenant=tenant, number=number, now=now)
         price = number_price(partner=partner, kind=kind, at=now)
         ledger.wallet_debit(
             partner=partner,
@@ -620,13 +640,19 @@ def _complete(port: PortRequest, *, actor: Actor, now: datetime) -> None:
             else {"phone_number": number_snapshot(number), "previous_attributes": {}},
         )
     notes = []
-    if unassigned:
+    over = [e164 for e164 in unassigned if e164 not in unentitled]
+    if over:
         why = (
             "the tenant is cancelled"
             if tenant.status == Tenant.Status.CANCELLED
             else (f"{tenant.name} reached its Max DIDs")
         )
-        notes.append(f"Left unassigned in your inventory ({why}): {', '.join(unassigned)}")
+        notes.append(f"Left unassigned in your inventory ({why}): {', '.join(over)}")
+    if unentitled:
+        notes.append(
+            f"Left unassigned in your inventory ({tenant.name} has no free number "
+            f"entitlement for them): {', '.join(unentitled)}"
+        )
     if taken:
         notes.append(f"Already on the platform, not added again: {', '.join(sorted(taken))}")
     before = port_snapshot(port)

@@ -22,7 +22,7 @@ from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, event_emit
 from trunkline.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from trunkline.phone_numbers.models import PhoneNumber
-from trunkline.phone_numbers.services import number_snapshot, require_writer
+from trunkline.phone_numbers.services import entitlements_follow, number_snapshot, require_writer
 from trunkline.tenants.models import Tenant
 
 Status = PhoneNumber.Status
@@ -179,5 +179,6 @@ def number_port_out_complete(
         number.disconnected_at = now
         number.updated_at = now
         number.save()
+        entitlements_follow(actor, number, None, now)
         _announce(actor, number, before, "phone_number.ported_out")
     return number

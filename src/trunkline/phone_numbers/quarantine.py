@@ -22,7 +22,12 @@ from trunkline.core.audit import audit_record, event_emit
 from trunkline.core.errors import Conflict, NotFound
 from trunkline.phone_numbers.carrier import CarrierError, carrier
 from trunkline.phone_numbers.models import PhoneNumber
-from trunkline.phone_numbers.services import _locked, number_snapshot, require_writer
+from trunkline.phone_numbers.services import (
+    _locked,
+    entitlements_follow,
+    number_snapshot,
+    require_writer,
+)
 
 QUARANTINE_DAYS = 30
 Status = PhoneNumber.Status
@@ -96,6 +101,7 @@ def number_disconnect(
             number.released_at = now
         number.updated_at = now
         number.save()
+        entitlements_follow(actor, number, None, now)
         _announce(actor, number, "phone_number.quarantined", before)
     return number
 

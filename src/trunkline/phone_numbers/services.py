@@ -240,6 +240,7 @@ def _order_settled(request: CarrierRequest, status) -> None:
             # disconnected and what it cost is refunded.
             number.status = Status.DISCONNECTED
             number.disconnected_at = now
+            entitlements_follow(actor, number, None, now)
             paid = Posting.objects.filter(partner=partner, reference=number.id)
             for posting in paid.exclude(type=Posting.Type.REFUND):
                 amount = -posting.entries.get(account__code="wallet").amount_micros
@@ -367,6 +368,8 @@ def assign_apply(
     number.updated_at = now
     number.save()
     _users_let_go(number, tenant)
+    if before["tenant_id"] != number.tenant_id:
+        entitlements_follow(actor, number, tenant, now)
     after = number_snapshot(number)
     audit_record(
         actor=actor,
@@ -385,12 +388,34 @@ def assign_apply(
     return number
 
 
+def entitlements_accept(tenant: Tenant, numbers: list[PhoneNumber]) -> dict[str, int]:
+    """Whether the tenant (its row locked by the caller) has a free number entitlement for
+    each of `numbers` coming in, when it is on licences: 409 `license_required` naming the
+    entitlement when not, unless the partner's licence policy buys them; answers what
+    would be bought ({SKU code: quantity})."""
+    from trunkline.licensing.entitlements import numbers_entitlement_plan
+
+    return numbers_entitlement_plan(tenant, [number.kind for number in numbers])
+
+
+def entitlements_follow(
+    actor: Actor, number: PhoneNumber, tenant: Tenant | None, now: datetime
+) -> None:
+    """The number changed tenants: the one it left gets its entitlement back and the one
+    it joined (locked by the caller) gives it one, when on licences."""
+    from trunkline.licensing.entitlements import number_entitlement_free, number_entitlement_take
+
+    number_entitlement_free(actor=actor, number_id=number.id)
+    if tenant is not None:
+        number_entitlement_take(actor=actor, tenant=tenant, number=number, now=now)
+
+
 def number_assign(
     *, actor: Actor, number: PhoneNumber, tenant: Tenant | None, now: datetime | None = None
 ) -> PhoneNumber:
     """Give the number to `tenant` (None: take it back, keeping it ACTIVE and billed).
-    The tenant's Max DIDs is checked under a lock on the tenant row, so two assignments
-    at once cannot both take the last place."""
+    The tenant's Max DIDs and, on licences, its number entitlements are checked under a
+    lock on the tenant row, so two assignments at once cannot both take the last place."""
     partner = require_writer(actor)
     now = now or timezone.now()
     if tenant is not None:
@@ -402,7 +427,10 @@ def number_assign(
             raise refusal
         if tenant is not None:
             tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-            tenant_accepts(tenant, 0 if number.tenant_id == tenant.id else 1)
+            moving_in = number.tenant_id != tenant.id
+            tenant_accepts(tenant, 1 if moving_in else 0)
+            if moving_in:
+                entitlements_accept(tenant, [number])
         assign_apply(actor, number, tenant, now)
     payment_services.wallet_after_debit(partner)
     return number
@@ -456,6 +484,7 @@ def release_apply(actor: Actor, number: PhoneNumber, now: datetime) -> PhoneNumb
     number.updated_at = now
     number.save()
     _users_let_go(number, None)
+    entitlements_follow(actor, number, None, now)
     after = number_snapshot(number)
     audit_record(
         actor=actor,
