@@ -16,9 +16,9 @@ from trunkline.accounts.api_auth import scope
 from trunkline.core.errors import NotFound
 from trunkline.core.money import Money
 from trunkline.core.schemas import InSchema, ListOut
-from trunkline.licensing import mass_config, policy, services
-from trunkline.licensing.models import LicenseAssignment, LicenseSku, LicenseSubscription
-from trunkline.pbx.models import Extension, Site
+from trunkline.licensing import mass_config, policy, selectors, services
+from trunkline.licensing.models import LicenseSku, LicenseSubscription
+from trunkline.pbx.models import Site
 from trunkline.tenants import selectors as tenant_selectors
 
 router = Router(tags=["Licences"])
@@ -290,6 +290,9 @@ class AssignmentQuery(Schema):
     extension: str | None = Field(
         default=None, max_length=6, description="search by extension number"
     )
+    user: str | None = Field(
+        default=None, max_length=100, description="search by user name (a part of it)"
+    )
     site_id: str | None = Field(default=None, max_length=64)
 
 
@@ -299,22 +302,17 @@ class AssignmentQuery(Schema):
     auth=scope("licenses:read"),
 )
 def list_assignments(request, tenant_id: str, query: Query[AssignmentQuery]):
-    """Who has which licence; search by licence, kind, user, extension number or site."""
-    tenant = _tenant(request, tenant_id)
-    found = LicenseAssignment.objects.filter(tenant=tenant)
-    if query.sku:
-        found = found.filter(sku_id=query.sku)
-    if query.kind:
-        found = found.filter(sku__kind=query.kind)
-    if query.target_id:
-        found = found.filter(target_id=query.target_id)
-    if query.site_id:
-        found = found.filter(site_id=query.site_id)
-    if query.extension:
-        ids = Extension.objects.filter(tenant=tenant, number=query.extension).values_list(
-            "id", flat=True
-        )
-        found = found.filter(target_type="extension", target_id__in=list(ids))
+    """Who has which licence; search by licence, kind, user (id or name), extension number
+    or site."""
+    found = selectors.assignment_search(
+        _tenant(request, tenant_id),
+        sku=query.sku,
+        kinds=[query.kind] if query.kind else None,
+        target_id=query.target_id,
+        site_id=query.site_id,
+        extension=query.extension,
+        user_name=query.user,
+    )
     return {"data": [services.assignment_json(a) for a in found[:5000]], "next_cursor": None}
 
 

@@ -12,6 +12,8 @@ from trunkline.portal.views import (
     billing_subscription,
     checkout,
     dashboard,
+    license_forms,
+    licenses,
     pbx,
     platform,
     tenant_defaults,
@@ -146,6 +148,24 @@ urlpatterns = [
     path("tenants/<str:tenant_id>/sites/new", pbx.site_new),
     path("tenants/<str:tenant_id>/sites/<str:site_id>/default", pbx.site_default),
     path("tenants/<str:tenant_id>/sites/<str:site_id>/delete", pbx.site_delete),
+    path("tenants/<str:tenant_id>/sites/<str:site_id>", licenses.site_detail, name="site"),
+    path("tenants/<str:tenant_id>/licenses", licenses.license_overview, name="licenses"),
+    path("tenants/<str:tenant_id>/licenses/add", license_forms.license_add),
+    path("tenants/<str:tenant_id>/licenses/allocate", license_forms.license_allocate),
+    path("tenants/<str:tenant_id>/licenses/migrate", license_forms.license_migrate),
+    path(
+        "tenants/<str:tenant_id>/licenses/subscriptions/<str:subscription_id>/terminate",
+        license_forms.subscription_terminate,
+    ),
+    path(
+        "tenants/<str:tenant_id>/licenses/mass-configuration",
+        license_forms.mass_configuration,
+        name="mass-configuration",
+    ),
+    path(
+        "tenants/<str:tenant_id>/licenses/mass-configuration/sample.csv",
+        license_forms.mass_config_sample,
+    ),
     path("tenants/<str:tenant_id>/departments/new", pbx.department_new),
     path("tenants/<str:tenant_id>/departments/<str:department_id>/delete", pbx.department_delete),
     path(

@@ -26,6 +26,7 @@ from trunkline.portal.rendering import (
     vary_on_htmx,
 )
 from trunkline.portal.views.billing_config import tenant_billing_context
+from trunkline.portal.views.licenses import license_summary
 from trunkline.portal.views.pbx import pbx_context
 from trunkline.tenants import selectors, services
 from trunkline.tenants.models import Tenant
@@ -132,6 +133,7 @@ def tenant_detail(request, tenant_id: str):
             "here": request.get_full_path(),
             **tenant_billing_context(tenant),
             **pbx_context(tenant),
+            "licenses": license_summary(tenant),
         },
     )
 
