@@ -713,6 +713,55 @@ def _fits_without(assignment: LicenseAssignment, tenant: Tenant) -> None:
                 f"allowed {left} without {assignment.sku.name}; remove some first",
                 type="license_in_use",
             )
+    others = LicenseAssignment.objects.filter(
+        target_type=assignment.target_type, target_id=assignment.target_id
+    ).exclude(pk=assignment.pk)
+    features_fit(
+        assignment.target_type,
+        assignment.target_id,
+        _features_of(others.select_related("sku")),
+        left=f"what is left without {assignment.sku.name}",
+    )
+
+
+def _features_of(assignments) -> set[str]:
+    return {feature for a in assignments for feature in (a.sku.features or [])}
+
+
+FEATURE_USERS: list = []
+
+
+def feature_usage_register(source) -> None:
+    """How to tell which licensed features targets have switched on:
+    `source(target_type, target_ids)` -> {target id: {feature: the setting's words}},
+    registered by the app that owns the settings (a user's call settings)."""
+    if source not in FEATURE_USERS:
+        FEATURE_USERS.append(source)
+
+
+def features_in_use(target_type: str, target_ids: list[str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for source in FEATURE_USERS:
+        for target_id, used in source(target_type, target_ids).items():
+            found.setdefault(target_id, {}).update(used)
+    return found
+
+
+def features_fit(
+    target_type: str, target_id: str, granted: set[str], *, left: str, field=None
+) -> None:
+    """Refuse (409 `license_in_use`) a licence change after which the target would have a
+    setting on that the licences `left` ("a Basic seat") do not grant. Settings are not
+    switched off behind the user's back: the change waits until someone does."""
+    used = features_in_use(target_type, [target_id]).get(target_id, {})
+    missing = [words for feature, words in sorted(used.items()) if feature not in granted]
+    if missing:
+        raise Conflict(
+            f"the user has {', '.join(missing)} on, which {left} does not include; "
+            "switch it off first",
+            field=field,
+            type="license_in_use",
+        )
 
 
 QUOTA_COUNTERS: dict[str, callable] = {}
@@ -816,6 +865,16 @@ def seat_change(*, tenant: Tenant, extension, sku_code, now: datetime) -> Licens
                 field="license",
                 type="license_in_use",
             )
+    addons = LicenseAssignment.objects.filter(
+        target_type=T.EXTENSION, target_id=extension.id, is_base=False
+    ).select_related("sku")
+    features_fit(
+        T.EXTENSION,
+        extension.id,
+        set(sku.features or []) | _features_of(addons),
+        left=f"a {sku.name} with the user's add-ons",
+        field="license",
+    )
     if current is not None:
         current.delete()
     return _take(

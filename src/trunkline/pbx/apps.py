@@ -8,10 +8,11 @@ class PbxConfig(AppConfig):
 
     def ready(self) -> None:
         from trunkline.billing.subscription_cycle import billable_counts_register
-        from trunkline.licensing.services import quota_counter_register
+        from trunkline.licensing.services import feature_usage_register, quota_counter_register
+        from trunkline.pbx.call_settings import call_settings_features, call_settings_referrers
         from trunkline.pbx.devices import devices_of
         from trunkline.pbx.extensions import extension_target, partner_extension_count
-        from trunkline.pbx.references import target_register
+        from trunkline.pbx.references import referrer_source_register, target_register
 
         # The partner's monthly per-extension charge and its plan's cap count these.
         billable_counts_register("extensions", partner_extension_count)
@@ -19,3 +20,6 @@ class PbxConfig(AppConfig):
         quota_counter_register("devices", devices_of)
         # Calls can be sent to users.
         target_register("extension", extension_target)
+        # Users forward calls to these; a seat change asks which licensed settings are on.
+        referrer_source_register(call_settings_referrers)
+        feature_usage_register(call_settings_features)
