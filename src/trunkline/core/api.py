@@ -51,7 +51,7 @@ def _validation_message(error: dict, field: str | None) -> str:
         return f"{field} is required"
     if kind in {"model_attributes_type", "dict_type", "model_type"} and field is None:
         return "the request body must be a JSON object"
-    message = error.get("msg", "is invalid")
+    message = error.get("msg", "is invalid").removeprefix("Value error, ")
     return f"{field}: {message}" if field else message
 
 
@@ -147,6 +147,7 @@ def build_api() -> NinjaAPI:
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
     from trunkline.pbx.api_call_flows import router as call_flows_router
+    from trunkline.pbx.api_call_settings import router as call_settings_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -160,6 +161,7 @@ def build_api() -> NinjaAPI:
         limits_router,
         pbx_router,
         call_flows_router,
+        call_settings_router,
         licensing_router,
         billing_router,
         subscription_router,

@@ -293,6 +293,12 @@ class ExtensionEventData(_Data):
 
 class ExtensionUpdatedData(_Data):
     extension: WebhookExtension
+    call_settings: dict[str, object] | None = Field(
+        default=None,
+        description="The user's call settings after the change, when they changed (the "
+        "shape of `GET …/call-settings`); `previous_attributes.call_settings` then holds the "
+        "old value of each setting that changed.",
+    )
     previous_attributes: dict[str, object] = Field(
         description="The old value of each field that changed, keyed by field name."
     )

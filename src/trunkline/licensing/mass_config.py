@@ -38,7 +38,7 @@ from trunkline.licensing.models import (
     LicenseAssignment,
     LicenseSku,
 )
-from trunkline.licensing.services import governed, overview
+from trunkline.licensing.services import features_in_use, governed, overview
 from trunkline.pbx.models import CallFlow, Extension, Site
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
@@ -356,6 +356,7 @@ def _capacity(plan: Plan, tenant: Tenant, skus, seats, held_addons) -> None:
         plan.removals[(site_id, code)] += 1
 
     wrong = {error["row"] for error in plan.errors}
+    switched_on = features_in_use(T, [row.existing.id for row in plan.rows if row.existing])
     for row in plan.rows:
         if row.line in wrong or row.site is None:
             continue  # already reported; what it would take is unknown
@@ -409,6 +410,21 @@ def _capacity(plan: Plan, tenant: Tenant, skus, seats, held_addons) -> None:
                 row.line,
                 None,
                 f"extension {row.ext} has {has} devices; these licences allow {allowed}",
+            )
+        granted = set(skus[seat_code].features or []).union(
+            *((skus[code].features or []) for code in wanted)
+        )
+        missing = [
+            words
+            for feature, words in sorted(switched_on.get(row.existing.id, {}).items())
+            if feature not in granted
+        ]
+        if missing:
+            plan.error(
+                row.line,
+                None,
+                f"extension {row.ext} has {', '.join(missing)} on, which these licences do "
+                "not include; switch it off first",
             )
 
 

@@ -744,13 +744,6 @@ def _assignment(tenant: Tenant, assignment_id) -> LicenseAssignment:
 def _fits_without(assignment: LicenseAssignment, tenant: Tenant) -> None:
     """Refuse taking an add-on away when what the user or call flow has would exceed the
     quotas left, or uses a feature only that add-on grants."""
-    _features_kept(
-        assignment.target_type,
-        assignment.target_id,
-        without=assignment,
-        keeping=[],
-        what=f"without {assignment.sku.name}",
-    )
     for quota in assignment.sku.quotas or {}:
         in_use = quota_usage(assignment.target_type, assignment.target_id, quota)
         if in_use is None:
@@ -763,6 +756,54 @@ def _fits_without(assignment: LicenseAssignment, tenant: Tenant) -> None:
                 f"allowed {left} without {assignment.sku.name}; remove some first",
                 type="license_in_use",
             )
+    others = LicenseAssignment.objects.filter(
+        target_type=assignment.target_type, target_id=assignment.target_id
+    ).exclude(pk=assignment.pk)
+    features_fit(
+        assignment.target_type,
+        assignment.target_id,
+        _features_of(others.select_related("sku")),
+        left=f"what is left without {assignment.sku.name}",
+    )
+
+
+def _features_of(assignments) -> set[str]:
+    return {feature for a in assignments for feature in (a.sku.features or [])}
+
+
+FEATURE_USERS: list = []
+
+
+def feature_usage_register(source) -> None:
+    """How to tell which licensed features targets have switched on:
+    `source(target_type, target_ids)` -> {target id: {feature: the setting's words}},
+    registered by the app that owns the settings (a user's call settings)."""
+    if source not in FEATURE_USERS:
+        FEATURE_USERS.append(source)
+
+
+def features_in_use(target_type: str, target_ids: list[str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for source in FEATURE_USERS:
+        for target_id, used in source(target_type, target_ids).items():
+            found.setdefault(target_id, {}).update(used)
+    return found
+
+
+def features_fit(
+    target_type: str, target_id: str, granted: set[str], *, left: str, field=None
+) -> None:
+    """Refuse (409 `license_in_use`) a licence change after which the target would have a
+    setting on that the licences `left` ("a Basic seat") do not grant. Settings are not
+    switched off behind the user's back: the change waits until someone does."""
+    used = features_in_use(target_type, [target_id]).get(target_id, {})
+    missing = [words for feature, words in sorted(used.items()) if feature not in granted]
+    if missing:
+        raise Conflict(
+            f"{'; '.join(missing)}: {left} would not include it; change that first",
+            field=field,
+            type="license_in_use",
+        )
 
 
 QUOTA_COUNTERS: dict[str, callable] = {}
@@ -777,46 +818,6 @@ def quota_counter_register(quota: str, counter) -> None:
 def quota_usage(target_type: str, target_id: str, quota: str) -> int | None:
     counter = QUOTA_COUNTERS.get(quota)
     return counter(target_type, target_id) if counter else None
-
-
-FEATURE_USERS: list = []
-
-
-def feature_usage_register(used) -> None:
-    """`used(target_type, target_id)` answers {feature: what uses it} for a target; the
-    app that owns the setting registers it, so a licence that grants a feature in use
-    cannot be taken away."""
-    if used not in FEATURE_USERS:
-        FEATURE_USERS.append(used)
-
-
-def _features_kept(
-    target_type: str,
-    target_id: str,
-    *,
-    without: LicenseAssignment | None,
-    keeping: list[LicenseSku],
-    what: str,
-) -> None:
-    """Refuse (409 `license_in_use`) when the target's licences, less `without` and plus
-    `keeping`, would no longer grant a feature it uses."""
-    in_use: dict[str, str] = {}
-    for used in FEATURE_USERS:
-        in_use.update(used(target_type, target_id))
-    if not in_use:
-        return
-    left = LicenseAssignment.objects.filter(target_type=target_type, target_id=target_id)
-    if without is not None:
-        left = left.exclude(pk=without.pk)
-    features = {f for a in left.select_related("sku") for f in a.sku.features or []}
-    features.update(f for sku in keeping for f in sku.features or [])
-    for feature, user in sorted(in_use.items()):
-        if feature not in features:
-            raise Conflict(
-                f"{user} uses {feature.replace('_', ' ')}, which it would not have {what}; "
-                "change that first",
-                type="license_in_use",
-            )
 
 
 def assignment_delete(*, actor: Actor, tenant: Tenant, assignment_id) -> None:
@@ -903,8 +904,15 @@ def seat_change(*, tenant: Tenant, extension, sku_code, now: datetime) -> Licens
                 field="license",
                 type="license_in_use",
             )
-    _features_kept(
-        T.EXTENSION, extension.id, without=current, keeping=[sku], what=f"on a {sku.name}"
+    addons = LicenseAssignment.objects.filter(
+        target_type=T.EXTENSION, target_id=extension.id, is_base=False
+    ).select_related("sku")
+    features_fit(
+        T.EXTENSION,
+        extension.id,
+        set(sku.features or []) | _features_of(addons),
+        left=f"a {sku.name} with the user's add-ons",
+        field="license",
     )
     if current is not None:
         current.delete()

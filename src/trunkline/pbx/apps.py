@@ -14,6 +14,7 @@ class PbxConfig(AppConfig):
             call_flow_target,
             member_features_in_use,
         )
+        from trunkline.pbx.call_settings import call_settings_features, call_settings_referrers
         from trunkline.pbx.devices import devices_of
         from trunkline.pbx.extensions import extension_target, partner_extension_count
         from trunkline.pbx.references import referrer_source_register, target_register
@@ -29,3 +30,6 @@ class PbxConfig(AppConfig):
         referrer_source_register(call_flow_referrers)
         # Agents keep their call-center licence, call flows the features they use.
         feature_usage_register(member_features_in_use)
+        # Users forward calls to these; a seat change asks which licensed settings are on.
+        referrer_source_register(call_settings_referrers)
+        feature_usage_register(call_settings_features)

@@ -322,32 +322,33 @@ def call_flow_referrers(tenant_id: str, target_type: str, target_id: str) -> lis
     return found
 
 
-def member_features_in_use(target_type: str, target_id: str) -> dict[str, str]:
-    """Features a user needs to stay an agent or supervisor, and the call flows' own
-    (a holiday menu, a voicemail destination), for the licence engine's removal checks."""
-    used: dict[str, str] = {}
+def member_features_in_use(target_type: str, target_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The features call flows need kept, for the licence engine's removal checks: a
+    call-center agent's or supervisor's licence, and a call flow's own (a holiday menu, a
+    voicemail destination)."""
+    used: dict[str, dict[str, str]] = {}
     if target_type == T.CALL_FLOW:
-        flow = CallFlow.objects.filter(pk=target_id).first()
-        if flow is not None:
+        for flow in CallFlow.objects.filter(pk__in=target_ids):
             context = ConfigContext(flow.tenant_id, flow.id, lambda *_: True)
             try:
                 _, needs = config_clean(flow.kind, context, flow.config)
             except (ValidationFailed, NotFound):
-                return used
-            for feature in needs.features:
-                used[feature] = f"{flow.get_kind_display().lower()} {flow.name}"
+                continue
+            words = f"{flow.get_kind_display().lower()} {flow.name}"
+            used[flow.id] = {
+                feature: f"{words} uses {feature.replace('_', ' ')}" for feature in needs.features
+            }
         return used
     if target_type != T.EXTENSION:
         return used
-    extension = Extension.objects.filter(pk=target_id).only("tenant_id").first()
-    if extension is None:
-        return used
-    for flow in CallFlow.objects.filter(
-        tenant_id=extension.tenant_id, kind=CallFlow.Kind.CALL_CENTER
-    ):
+    tenants = Extension.objects.filter(pk__in=target_ids).values_list("tenant_id", flat=True)
+    wanted = set(target_ids)
+    for flow in CallFlow.objects.filter(tenant_id__in=set(tenants), kind=CallFlow.Kind.CALL_CENTER):
         tier = flow.config.get("tier", "standard")
-        if target_id in call_flow_agents(flow):
-            used[f"call_center_{tier}"] = f"agent of call center {flow.name}"
-        if target_id in flow.config.get("supervisors", []):
-            used["call_center_premium"] = f"supervisor of call center {flow.name}"
+        for agent in wanted.intersection(call_flow_agents(flow)):
+            used.setdefault(agent, {})[f"call_center_{tier}"] = f"agent of call center {flow.name}"
+        for supervisor in wanted.intersection(flow.config.get("supervisors", [])):
+            used.setdefault(supervisor, {})["call_center_premium"] = (
+                f"supervisor of call center {flow.name}"
+            )
     return used

@@ -126,11 +126,15 @@ def tenant_did(tenant: Tenant, value, *, extension: Extension | None = None):
 
 def main_numbers_let_go(number_id: str, *, keep_tenant_id: str | None = None) -> int:
     """The number left its tenant (released, or assigned elsewhere): no user of another
-    tenant keeps it as main number."""
+    tenant keeps it as main number or as the caller ID of outgoing calls."""
+    from trunkline.pbx.call_settings import outgoing_numbers_let_go
+
     found = Extension.objects.filter(main_number_id=number_id)
     if keep_tenant_id is not None:
         found = found.exclude(tenant_id=keep_tenant_id)
-    return found.update(main_number=None)
+    return found.update(main_number=None) + outgoing_numbers_let_go(
+        number_id, keep_tenant_id=keep_tenant_id
+    )
 
 
 def clean_number(value) -> str:

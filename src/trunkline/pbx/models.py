@@ -230,3 +230,34 @@ class CallFlow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CallSettings(models.Model):
+    """A user's call settings (`pbx.call_settings_schemas.CallSettingsDoc`), made the first
+    time one changes; a user without a row has the defaults. The outgoing caller ID is a
+    row of its own so the number can be let go when it leaves the tenant; `destination_ids`
+    lists the ids the forwarding points at, so a delete guard finds them without reading
+    every user's settings."""
+
+    extension = models.OneToOneField(
+        Extension, primary_key=True, on_delete=models.CASCADE, related_name="call_settings"
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    settings = models.JSONField(default=dict)
+    outgoing_number = models.ForeignKey(
+        "phone_numbers.PhoneNumber",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # " id1 id2 " (spaces around each) for a `contains` match on one id.
+    destination_ids = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant"])]
+
+    def __str__(self) -> str:
+        return f"call settings of {self.extension_id}"
