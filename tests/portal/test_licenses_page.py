@@ -138,6 +138,23 @@ def test_the_other_tabs_hold_call_flow_trunk_and_number_licences(admin_client, s
     assert 'data-sku="seat_basic"' in licenses_page(admin_client, seat_co, "?tab=nonsense")
 
 
+def test_an_auto_attendant_holds_its_licence_on_the_call_flow_tab(admin, admin_client, seat_co):
+    from trunkline.pbx.call_flows import call_flow_create
+
+    config = {
+        "menus": {"main": {"options": {"0": {"type": "extension", "id": seat_co.ann.id}}}},
+        "business_hours_menu": "main",
+    }
+    call_flow_create(
+        actor=actor_for_user(admin),
+        tenant=seat_co,
+        fields={"kind": "auto_attendant", "name": "Front desk", "number": "4000", "config": config},
+    )
+    page = licenses_page(admin_client, seat_co, "?tab=call_flows")
+    assert figures(page, "aa_basic") == {"limit": 1, "in_use": 1, "assigned": 1, "unallocated": 0}
+    assert "Auto attendant Front desk" in page
+
+
 def test_the_orange_warning_shows_when_every_licence_is_in_use(admin, admin_client, seat_co):
     # N - 1: two of the three seats are allocated and assigned.
     content = licenses_page(admin_client, seat_co)

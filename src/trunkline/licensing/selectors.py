@@ -50,8 +50,9 @@ def assignment_search(
 
 
 def assignment_targets(tenant: Tenant, assignments: Iterable[LicenseAssignment]) -> dict:
-    """{(target type, target id): the tenant's user or number it names} for showing who
-    holds each licence; call flows and trunks are named by their id."""
+    """{(target type, target id): the tenant's user, call flow or number it names} for
+    showing who holds each licence; trunks are named by their id."""
+    from trunkline.pbx.models import CallFlow
     from trunkline.phone_numbers.models import PhoneNumber
 
     ids: dict[str, set[str]] = {}
@@ -60,6 +61,8 @@ def assignment_targets(tenant: Tenant, assignments: Iterable[LicenseAssignment])
     found: dict[tuple[str, str], object] = {}
     for user in Extension.objects.filter(tenant=tenant, pk__in=ids.get(T.EXTENSION, ())):
         found[(T.EXTENSION, user.id)] = user
+    for flow in CallFlow.objects.filter(tenant=tenant, pk__in=ids.get(T.CALL_FLOW, ())):
+        found[(T.CALL_FLOW, flow.id)] = flow
     for number in PhoneNumber.objects.filter(tenant=tenant, pk__in=ids.get(T.NUMBER, ())):
         found[(T.NUMBER, number.id)] = number
     return found
