@@ -146,6 +146,9 @@ def build_api() -> NinjaAPI:
     from trunkline.licensing.api import router as licensing_router
     from trunkline.limits.api import router as limits_router
     from trunkline.pbx.api import router as pbx_router
+    from trunkline.pbx.api_routing import router as routing_router
+    from trunkline.pbx.api_trunks import router as trunks_router
+    from trunkline.pbx.api_voicemail import router as voicemail_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -158,6 +161,9 @@ def build_api() -> NinjaAPI:
         tenants_router,
         limits_router,
         pbx_router,
+        voicemail_router,
+        trunks_router,
+        routing_router,
         licensing_router,
         billing_router,
         subscription_router,

@@ -90,6 +90,8 @@ PREFIXES = (
     "ext",
     "lca",
     "dev",
+    "vmb",
+    "trk",
 )
 
 

@@ -22,7 +22,12 @@ from trunkline.core.audit import audit_record, event_emit
 from trunkline.core.errors import Conflict, NotFound
 from trunkline.phone_numbers.carrier import CarrierError, carrier
 from trunkline.phone_numbers.models import PhoneNumber
-from trunkline.phone_numbers.services import _locked, number_snapshot, require_writer
+from trunkline.phone_numbers.services import (
+    _locked,
+    _users_let_go,
+    number_snapshot,
+    require_writer,
+)
 
 QUARANTINE_DAYS = 30
 Status = PhoneNumber.Status
@@ -88,6 +93,7 @@ def number_disconnect(
         if refusal is not None:
             raise refusal
         before = number_snapshot(number)
+        _users_let_go(number, None)
         number.status = Status.QUARANTINED
         number.tenant = None
         number.reserved, number.reserved_note = False, ""
