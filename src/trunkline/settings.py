@@ -59,9 +59,7 @@ TRUNKLINE_BASE_DOMAIN = os.environ.get("TRUNKLINE_BASE_DOMAIN", "trunkline.local
 # Where links in emails point (https://portal.example.com); unset, a link uses the request's
 # host when it is the base domain or a loopback name, else https://<base domain>.
 TRUNKLINE_PUBLIC_URL = os.environ.get("TRUNKLINE_PUBLIC_URL", "")
-TRUNKLINE_SIP_REGISTRAR = os.environ.get(
-    "TRUNKLINE_SIP_REGISTRAR", f"sip.{TRUNKLINE_BASE_DOMAIN}"
-)
+TRUNKLINE_SIP_REGISTRAR = os.environ.get("TRUNKLINE_SIP_REGISTRAR", f"sip.{TRUNKLINE_BASE_DOMAIN}")
 ALLOWED_HOSTS = ["*"]  # the Host header selects a partner brand; unknown hosts get a neutral page
 
 INSTALLED_APPS = [
