@@ -7,6 +7,8 @@ Environment variables:
   TRUNKLINE_ENCRYPTION_KEY  base64 32-byte key for secrets at rest (else derived from SECRET_KEY)
   TRUNKLINE_BASE_DOMAIN   partner portals live at <slug>.<base domain>
   TRUNKLINE_PUBLIC_URL    the portal's public address, used in links in emails
+  TRUNKLINE_SIP_REGISTRAR the host customers' PBXs register their SIP trunks with
+                          (default sip.<base domain>)
   TRUNKLINE_VAR_DIR       where runtime files live (default ./var)
   EMAIL_BACKEND / EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER / EMAIL_HOST_PASSWORD /
   EMAIL_USE_TLS / DEFAULT_FROM_EMAIL   outgoing mail (file backend under ./var/mail by default)
@@ -57,6 +59,7 @@ TRUNKLINE_BASE_DOMAIN = os.environ.get("TRUNKLINE_BASE_DOMAIN", "trunkline.local
 # Where links in emails point (https://portal.example.com); unset, a link uses the request's
 # host when it is the base domain or a loopback name, else https://<base domain>.
 TRUNKLINE_PUBLIC_URL = os.environ.get("TRUNKLINE_PUBLIC_URL", "")
+TRUNKLINE_SIP_REGISTRAR = os.environ.get("TRUNKLINE_SIP_REGISTRAR", f"sip.{TRUNKLINE_BASE_DOMAIN}")
 ALLOWED_HOSTS = ["*"]  # the Host header selects a partner brand; unknown hosts get a neutral page
 
 INSTALLED_APPS = [

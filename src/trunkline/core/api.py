@@ -148,6 +148,9 @@ def build_api() -> NinjaAPI:
     from trunkline.pbx.api import router as pbx_router
     from trunkline.pbx.api_call_flows import router as call_flows_router
     from trunkline.pbx.api_call_settings import router as call_settings_router
+    from trunkline.pbx.api_routing import router as routing_router
+    from trunkline.pbx.api_trunks import router as trunks_router
+    from trunkline.pbx.api_voicemail import router as voicemail_router
     from trunkline.phone_numbers.api import router as numbers_router
     from trunkline.phone_numbers.api_blocks import router as blocks_router
     from trunkline.phone_numbers.api_e911 import router as e911_router
@@ -162,6 +165,9 @@ def build_api() -> NinjaAPI:
         pbx_router,
         call_flows_router,
         call_settings_router,
+        voicemail_router,
+        trunks_router,
+        routing_router,
         licensing_router,
         billing_router,
         subscription_router,

@@ -157,6 +157,11 @@ class WebhookPhoneNumber(_Data):
     cnam: str | None = Field(description="The number's own caller ID name; null inherits.")
     e911_status: Literal["NOT_SET", "PENDING", "REGISTERED", "FAILED"]
     reserved: bool
+    route: dict[str, str] | None = Field(
+        default=None,
+        description="Where calls to it go (a destination: `{type, id}`, `{type: external, "
+        "number}` or `{type: hangup}`); null: the tenant's unassigned-DID route.",
+    )
 
 
 class PhoneNumberPurchasedData(_Data):
@@ -177,7 +182,7 @@ class PhoneNumberUpdatedData(_Data):
     phone_number: WebhookPhoneNumber
     previous_attributes: dict[str, object] = Field(
         description="The old value of each field that changed (`status`, `cnam`, "
-        "`cnam_status`, `e911_address`, `e911_status`, `reserved`)."
+        "`cnam_status`, `e911_address`, `e911_status`, `reserved`, `route`)."
     )
 
 
@@ -274,6 +279,10 @@ class WebhookExtension(_Data):
     name: str
     email: str | None
     main_number: str | None = Field(description="The user's main number, E.164.")
+    additional_numbers: list[str] = Field(
+        default_factory=list,
+        description="The tenant's numbers routed to the user besides its main number, E.164.",
+    )
     site_id: str
     department_id: str | None
     license: str | None = Field(

@@ -92,6 +92,8 @@ PREFIXES = (
     "dev",
     "sch",
     "cfl",
+    "vmb",
+    "trk",
 )
 
 

@@ -485,8 +485,10 @@ def _write(plan: Plan, actor: Actor, partner: Partner, tenant: Tenant, now, *, l
     from trunkline.pbx.services import plain
     from trunkline.phone_numbers.models import PhoneNumber
 
-    def event_view(extension: Extension, licenses: dict | None = None) -> dict:
-        return plain(extension_json(extension, licenses))
+    def event_view(
+        extension: Extension, licenses: dict | None = None, additional: list | None = None
+    ) -> dict:
+        return plain(extension_json(extension, licenses, additional))
 
     # Allocations first: each site takes what its new assignments need beyond its free.
     for (site_id, code), count in plan.adds.items():
@@ -601,7 +603,8 @@ def _write(plan: Plan, actor: Actor, partner: Partner, tenant: Tenant, now, *, l
             entry["addons"].append(assignment.sku_id)
     entries, events = [], []
     for extension in created:
-        view = event_view(extension, licenses[extension.id])
+        # A user just made has no numbers routed to it yet.
+        view = event_view(extension, licenses[extension.id], [])
         entries.append(
             audit_entry(
                 actor=actor,

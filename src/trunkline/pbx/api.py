@@ -207,6 +207,9 @@ class ExtensionOut(Schema):
     name: str
     email: str | None
     main_number: str | None = Field(description="the user's main number (E.164), a tenant DID")
+    additional_numbers: list[str] = Field(
+        description="the tenant's numbers routed to the user besides its main number (E.164)"
+    )
     site_id: str
     department_id: str | None
     license: str | None = Field(
@@ -267,8 +270,12 @@ def list_extensions(request, tenant_id: str, query: Query[ExtensionQuery]):
         found = found.filter(department_id=query.department_id)
     page = paginate(found, limit=query.limit, cursor=query.cursor, sort_field="number")
     licenses = extension_licenses([e.id for e in page.items])
+    additional = extensions.additional_numbers_of_many(page.items)
     return {
-        "data": [extensions.extension_json(e, licenses.get(e.id, {})) for e in page.items],
+        "data": [
+            extensions.extension_json(e, licenses.get(e.id, {}), additional.get(e.id, []))
+            for e in page.items
+        ],
         "next_cursor": page.next_cursor,
     }
 

@@ -56,11 +56,16 @@ SERVICE_CODES = frozenset({"988", "211", "311", "411", "511", "611", "711", "811
 FIELDS = ("number", "name", "email", "site_id", "department_id", "license", "main_number")
 
 
-def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
+def extension_json(
+    extension: Extension, licenses: dict | None = None, additional: list[str] | None = None
+) -> dict:
     """The extension as the API shows it; `licenses` is its entry of
-    `licensing.services.extension_licenses` when the caller read many at once."""
+    `licensing.services.extension_licenses` and `additional` its entry of
+    `additional_numbers_of_many` when the caller read many at once."""
     if licenses is None:
         licenses = extension_licenses([extension.id]).get(extension.id, {})
+    if additional is None:
+        additional = additional_numbers_of_many([extension]).get(extension.id, [])
     return {
         "id": extension.id,
         "tenant_id": extension.tenant_id,
@@ -68,6 +73,7 @@ def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
         "name": extension.name,
         "email": extension.email or None,
         "main_number": extension.main_number.e164 if extension.main_number_id else None,
+        "additional_numbers": additional,
         "site_id": extension.site_id,
         "department_id": extension.department_id,
         "license": licenses.get("license"),
@@ -75,6 +81,29 @@ def extension_json(extension: Extension, licenses: dict | None = None) -> dict:
         "created_at": extension.created_at,
         "updated_at": extension.updated_at,
     }
+
+
+def additional_numbers_of_many(extensions: list[Extension]) -> dict[str, list[str]]:
+    """The E.164 numbers routed to each user besides its main number, in one query."""
+    from trunkline.phone_numbers.models import PhoneNumber
+
+    if not extensions:
+        return {}
+    mains = {e.id: e.main_number_id for e in extensions}
+    found: dict[str, list[str]] = {}
+    routed = (
+        PhoneNumber.objects.filter(
+            tenant_id__in={e.tenant_id for e in extensions},
+            route__type="extension",
+            route__id__in=list(mains),
+        )
+        .order_by("e164")
+        .values_list("id", "e164", "route")
+    )
+    for number_id, e164, route in routed:
+        if mains.get(route["id"], number_id) != number_id:
+            found.setdefault(route["id"], []).append(e164)
+    return found
 
 
 def _event_view(extension: Extension) -> dict:
@@ -286,7 +315,11 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
         if "email" in changes:
             extension.email = _email(changes["email"])
         if "main_number" in changes:
+            from trunkline.pbx.routing import main_number_change_check
+
+            previous_main_id = extension.main_number_id
             extension.main_number = tenant_did(tenant, changes["main_number"], extension=extension)
+            main_number_change_check(tenant, extension, previous_main_id=previous_main_id)
         if "department_id" in changes:
             extension.department = tenant_department(
                 tenant, changes["department_id"], field="department_id"

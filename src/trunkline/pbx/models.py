@@ -261,3 +261,112 @@ class CallSettings(models.Model):
 
     def __str__(self) -> str:
         return f"call settings of {self.extension_id}"
+
+
+class VoicemailBox(models.Model):
+    """A voicemail box at a site: one user's own (`owner`), or standalone, for call flows
+    to send callers to (`000_*.txt`, "Voicemail for Call Flows: dedicated mailbox"). The
+    PIN that opens it by phone is kept only as a password hash; new messages can be sent
+    to email addresses, with the audio attached or not (`004_*.txt`, "Email Attach")."""
+
+    class Greeting(models.TextChoices):
+        DEFAULT = "default", "The system greeting with the box's number"
+        NAME = "name", "The system greeting with the recorded name"
+        CUSTOM = "custom", "A recorded greeting"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("vmb"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="voicemail_boxes"
+    )
+    site = models.ForeignKey(Site, on_delete=models.RESTRICT, related_name="voicemail_boxes")
+    # A user's own box goes with the user (whose delete is refused while anything still
+    # routes to the box).
+    owner = models.OneToOneField(
+        Extension,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="voicemail_box",
+    )
+    name = models.CharField(max_length=100)
+    pin_hash = models.CharField(max_length=200)
+    pin_set_at = models.DateTimeField()
+    emails = models.JSONField(default=list)  # addresses new messages are sent to
+    attach_audio = models.BooleanField(default=False)
+    greeting = models.CharField(max_length=10, choices=Greeting.choices, default=Greeting.DEFAULT)
+    max_message_seconds = models.PositiveIntegerField(default=180)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["tenant", "site"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SipTrunk(models.Model):
+    """A SIP trunk to a customer's on-prem PBX, at one site for good (`000_*.txt`: "you
+    must create those trunks at site level. Only then can you decide to route certain
+    numbers to your on-prem PBX"). The PBX either registers with credentials the platform
+    issues (the password sealed with the platform key, shown only when it is set) or is
+    known by the addresses it sends from."""
+
+    class AuthMode(models.TextChoices):
+        REGISTRATION = "registration", "Registration"
+        IP = "ip", "IP authentication"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("trk"), editable=False
+    )
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="trunks")
+    site = models.ForeignKey(Site, on_delete=models.RESTRICT, related_name="trunks")
+    name = models.CharField(max_length=100)
+    auth_mode = models.CharField(max_length=12, choices=AuthMode.choices)
+    # Registration: set while the mode is registration, '' otherwise. Unique across the
+    # platform so the call engine's endpoints never collide.
+    sip_username = models.CharField(max_length=80, blank=True)
+    sealed_password = models.BinaryField(null=True, blank=True)
+    password_set_at = models.DateTimeField(null=True, blank=True)
+    # IP authentication: the addresses and networks (CIDR) the PBX sends from.
+    allowed_ips = models.JSONField(default=list)
+    max_channels = models.PositiveIntegerField(default=10)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("name"), name="trunk_name_once_per_tenant"),
+            models.UniqueConstraint(
+                fields=["sip_username"],
+                condition=~Q(sip_username=""),
+                name="trunk_username_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UnassignedDidRoute(models.Model):
+    """Where calls to the tenant's numbers that are routed nowhere go (the partner guide's
+    "Unassigned DID Behavior"); no row, or a null destination, is the platform's default:
+    a "this number isn't configured" message."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="unassigned_did_route",
+    )
+    destination = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"unassigned DIDs of {self.tenant_id}"

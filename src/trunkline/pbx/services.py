@@ -171,6 +171,17 @@ def site_delete(*, actor: Actor, site: Site) -> None:
                 + "; delete them or create them at another site first",
                 type="site_not_empty",
             )
+        for what, related in (
+            ("call flows", site.call_flows),
+            ("voicemail boxes", site.voicemail_boxes),
+            ("trunks", site.trunks),
+        ):
+            names = list(related.order_by("name").values_list("name", flat=True)[:20])
+            if names:
+                raise Conflict(
+                    f"the site still has {what}: " + ", ".join(names) + "; delete them first",
+                    type="site_not_empty",
+                )
         before = plain(site_json(site))
         site_id = site.id
         site.delete()

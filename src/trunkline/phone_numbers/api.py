@@ -34,7 +34,11 @@ class PhoneNumberOut(Schema):
     state: str | None
     city: str | None
     rate_center: str | None
-    routed_to: str | None
+    route: dict | None = Field(
+        description="Where calls to it go: a destination ({type, id} or {type: external, "
+        "number} or {type: hangup}); null follows the tenant's unassigned-DID route. Set it "
+        "with PUT /v1/tenants/{tenant_id}/phone-numbers/{id}/route"
+    )
     cnam: str | None = Field(description="The number's own caller ID name; null inherits")
     cnam_effective: str | None = Field(description="The name calls from it show")
     cnam_status: Literal["NOT_SET", "PENDING", "SYNCED", "FAILED"]
@@ -62,7 +66,7 @@ def _out(number: PhoneNumber) -> dict:
         "state": number.state or None,
         "city": number.city or None,
         "rate_center": number.rate_center or None,
-        "routed_to": number.routed_to or None,
+        "route": number.route,
         "cnam": number.cnam or None,
         "cnam_effective": caller_id.cnam_effective(number) or None,
         "cnam_status": number.cnam_status,

@@ -108,8 +108,11 @@ class PhoneNumber(models.Model):
     reserved = models.BooleanField(default=False)
     reserved_note = models.CharField(max_length=200, blank=True)
 
-    # What calls to the number reach (an extension or call flow, once those exist).
-    routed_to = models.CharField(max_length=64, blank=True)
+    # Where calls to the number go: a destination of `pbx.references` (a user, call
+    # flow, voicemail box, trunk, outside number or hang-up), in the tenant's phone
+    # system. Null: the tenant's unassigned-DID route. Cleared when the number leaves
+    # the tenant.
+    route = models.JSONField(null=True, blank=True)
 
     # CNAM: the number's own name wins over the tenant's default; '' inherits it.
     cnam = models.CharField(max_length=15, blank=True)

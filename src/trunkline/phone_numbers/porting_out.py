@@ -22,7 +22,12 @@ from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, event_emit
 from trunkline.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from trunkline.phone_numbers.models import PhoneNumber
-from trunkline.phone_numbers.services import entitlements_follow, number_snapshot, require_writer
+from trunkline.phone_numbers.services import (
+    _users_let_go,
+    entitlements_follow,
+    number_snapshot,
+    require_writer,
+)
 from trunkline.tenants.models import Tenant
 
 Status = PhoneNumber.Status
@@ -173,6 +178,7 @@ def number_port_out_complete(
         if not number.port_out_pending:
             raise InvalidTransition("no port-out is pending for this number")
         before = number_snapshot(number)
+        _users_let_go(number, None)
         number.status = Status.DISCONNECTED
         number.tenant = None
         number.port_out_pending = False

@@ -24,6 +24,7 @@ from trunkline.phone_numbers.carrier import CarrierError, carrier
 from trunkline.phone_numbers.models import PhoneNumber
 from trunkline.phone_numbers.services import (
     _locked,
+    _users_let_go,
     entitlements_follow,
     number_snapshot,
     require_writer,
@@ -93,6 +94,7 @@ def number_disconnect(
         if refusal is not None:
             raise refusal
         before = number_snapshot(number)
+        _users_let_go(number, None)
         number.status = Status.QUARANTINED
         number.tenant = None
         number.reserved, number.reserved_note = False, ""

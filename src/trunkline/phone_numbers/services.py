@@ -280,6 +280,7 @@ def number_snapshot(number: PhoneNumber) -> dict:
         "cnam": number.cnam or None,
         "e911_status": number.e911_status,
         "reserved": number.reserved,
+        "route": number.route,
     }
 
 
@@ -363,11 +364,11 @@ def assign_apply(
     if number.status == Status.RELEASED and tenant is not None:
         _charge_month(actor, number, now)
         number.status = Status.ACTIVE
+    _users_let_go(number, tenant)
     number.tenant = tenant
     number.assigned_at = now if tenant is not None else None
     number.updated_at = now
     number.save()
-    _users_let_go(number, tenant)
     if before["tenant_id"] != number.tenant_id:
         entitlements_follow(actor, number, tenant, now)
     after = number_snapshot(number)
@@ -457,9 +458,14 @@ def _charge_month(actor: Actor, number: PhoneNumber, now: datetime) -> None:
 
 
 def _users_let_go(number: PhoneNumber, tenant: Tenant | None) -> None:
+    """The number is about to go to `tenant` (None: to no tenant): unless it stays with
+    its tenant, no user elsewhere keeps it as main number and it forgets its route (saved
+    with the number's change, so call this before saving)."""
     from trunkline.pbx.extensions import main_numbers_let_go
+    from trunkline.pbx.routing import route_let_go
 
     main_numbers_let_go(number.id, keep_tenant_id=tenant.id if tenant is not None else None)
+    route_let_go(number, tenant)
 
 
 def release_refusal(number: PhoneNumber) -> Conflict | None:
@@ -478,12 +484,12 @@ def release_refusal(number: PhoneNumber) -> Conflict | None:
 
 def release_apply(actor: Actor, number: PhoneNumber, now: datetime) -> PhoneNumber:
     before = number_snapshot(number)
+    _users_let_go(number, None)
     number.status = Status.RELEASED
     number.tenant = None
     number.released_at = now
     number.updated_at = now
     number.save()
-    _users_let_go(number, None)
     entitlements_follow(actor, number, None, now)
     after = number_snapshot(number)
     audit_record(
