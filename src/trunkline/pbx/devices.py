@@ -14,14 +14,11 @@ A user on a licence-governed tenant may have as many devices as its seat and add
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from trunkline.core import crypto
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record
 from trunkline.core.errors import Conflict, ValidationFailed
@@ -29,12 +26,11 @@ from trunkline.licensing.models import LicenseAssignment
 from trunkline.licensing.services import quota_check
 from trunkline.pbx.models import Device, Extension
 from trunkline.pbx.services import plain
+from trunkline.pbx.sip_secrets import sip_password, sip_password_new
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
 MAX_DEVICES = 20
-PASSWORD_LENGTH = 24
-_ALPHABET = string.ascii_letters + string.digits
 FIELDS = ("kind", "name", "mac")
 
 
@@ -53,20 +49,9 @@ def device_json(device: Device) -> dict:
     }
 
 
-def _context(device_id: str) -> str:
-    return f"device_password:{device_id}"
-
-
-def device_password(device: Device) -> str:
+def device_password(device) -> str:
     """The device's SIP password, for the call engine's configuration only."""
-    return crypto.open_bytes(bytes(device.sealed_password), context=_context(device.id)).decode()
-
-
-def _new_password(device: Device, now: datetime) -> str:
-    password = "".join(secrets.choice(_ALPHABET) for _ in range(PASSWORD_LENGTH))
-    device.sealed_password = crypto.seal_bytes(password.encode(), context=_context(device.id))
-    device.password_set_at = now
-    return password
+    return sip_password(device)
 
 
 def clean_mac(value) -> str:
@@ -158,7 +143,7 @@ def device_create(
             created_at=now,
             updated_at=now,
         )
-        password = _new_password(device, now)
+        password = sip_password_new(device, now)
         try:
             with transaction.atomic():
                 device.save(force_insert=True)
@@ -222,7 +207,7 @@ def device_password_reset(
     with transaction.atomic():
         tenant = tenant_lock(device.tenant)
         device = Device.objects.select_for_update().get(pk=device.pk)
-        password = _new_password(device, now)
+        password = sip_password_new(device, now)
         device.updated_at = now
         device.save(update_fields=["sealed_password", "password_set_at", "updated_at"])
         _audit(actor, tenant, "device.password_reset", device)

@@ -19,29 +19,25 @@ licences count concurrent trunk calls, "enforced in real time, not at provisioni
 from __future__ import annotations
 
 import ipaddress
-import secrets
-import string
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from trunkline.core import crypto
 from trunkline.core.actors import Actor
 from trunkline.core.audit import audit_record, changed_fields
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.pbx.models import SipTrunk
 from trunkline.pbx.references import delete_guard
 from trunkline.pbx.services import clean_name, phone_system_lock, plain, tenant_site
+from trunkline.pbx.sip_secrets import sip_password, sip_password_new
 from trunkline.tenants.models import Tenant
 
 MAX_TRUNKS = 100  # per tenant
 MAX_ADDRESSES = 20
 MAX_CHANNELS = 1000
 WIDEST = {4: 24, 6: 48}  # the shortest prefix accepted, per IP version
-PASSWORD_LENGTH = 24
-_ALPHABET = string.ascii_letters + string.digits
 FIELDS = ("name", "site_id", "auth_mode", "allowed_ips", "max_channels")
 Mode = SipTrunk.AuthMode
 
@@ -70,20 +66,9 @@ def trunk_json(trunk: SipTrunk) -> dict:
     }
 
 
-def _context(trunk_id: str) -> str:
-    return f"trunk_password:{trunk_id}"
-
-
-def trunk_password(trunk: SipTrunk) -> str:
+def trunk_password(trunk) -> str:
     """The trunk's SIP password, for the call engine's configuration only."""
-    return crypto.open_bytes(bytes(trunk.sealed_password), context=_context(trunk.id)).decode()
-
-
-def _new_password(trunk: SipTrunk, now: datetime) -> str:
-    password = "".join(secrets.choice(_ALPHABET) for _ in range(PASSWORD_LENGTH))
-    trunk.sealed_password = crypto.seal_bytes(password.encode(), context=_context(trunk.id))
-    trunk.password_set_at = now
-    return password
+    return sip_password(trunk)
 
 
 def clean_address(value) -> str:
@@ -176,7 +161,7 @@ def _authenticate(trunk: SipTrunk, tenant: Tenant, mode: str, addresses, now: da
     if trunk.sip_username:
         return None
     trunk.sip_username = _username(tenant)
-    return _new_password(trunk, now)
+    return sip_password_new(trunk, now)
 
 
 def _name_free(tenant: Tenant, name: str, keep_id: str = "") -> None:
@@ -277,7 +262,7 @@ def trunk_password_reset(
             raise Conflict(
                 "an IP-authenticated trunk has no password", type="invalid_state_transition"
             )
-        password = _new_password(trunk, now)
+        password = sip_password_new(trunk, now)
         trunk.updated_at = now
         trunk.save(update_fields=["sealed_password", "password_set_at", "updated_at"])
         _audit(actor, tenant, "trunk.password_reset", trunk)
