@@ -77,6 +77,16 @@ def test_loads_once(db):
     assert (seats["seat_premium"]["assigned"], seats["seat_basic"]["assigned"]) == (2, 2)
     assert seats["webex"]["assigned"] == 1
     assert Device.objects.filter(tenant=riverside).count() == 4
+    # …and its number rings an auto attendant on AA Standard with an after-hours menu.
+    from trunkline.pbx.models import CallFlow
+
+    attendant = CallFlow.objects.get(tenant=riverside, kind="auto_attendant")
+    assert seats["aa_standard"]["assigned"] == 1
+    assert attendant.config["after_hours_menu"] == "closed"
+    assert PhoneNumber.objects.get(tenant=riverside).route == {
+        "type": "call_flow",
+        "id": attendant.id,
+    }
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1

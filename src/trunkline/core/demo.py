@@ -168,6 +168,7 @@ def _demo_licences(actor, tenant) -> int:
         ("webex", 2),
         ("device_ip_phone", 2),
         ("aa_standard", 1),
+        ("cf_voicemail", 1),
         ("trunk", 4),
         ("number_local", 5),
     ):
@@ -193,7 +194,83 @@ def _demo_licences(actor, tenant) -> int:
                 target_type="extension",
                 target_id=user.id,
             )
+    _demo_call_flows(actor, tenant)
     return len(people)
+
+
+def _demo_call_flows(actor, tenant) -> None:
+    """Riverside's front door: office hours, a hunt group of the front desk, a voicemail
+    box for after hours and an auto attendant that ties them together."""
+    from trunkline.pbx.call_flows import call_flow_create
+    from trunkline.pbx.models import Extension
+    from trunkline.pbx.schedules import schedule_create
+    from trunkline.pbx.voicemail import voicemail_box_create
+
+    users = {e.number: e for e in Extension.objects.filter(tenant=tenant)}
+    hours = schedule_create(
+        actor=actor,
+        tenant=tenant,
+        fields={
+            "name": "Office hours",
+            "hours": [
+                {"days": ["mon", "tue", "wed", "thu"], "from": "08:00", "to": "17:00"},
+                {"days": ["fri"], "from": "08:00", "to": "13:00"},
+            ],
+            "holidays": [
+                {"date": "2026-12-25", "name": "Christmas Day"},
+                {"date": "2027-01-01", "name": "New Year's Day"},
+            ],
+        },
+    )
+    box, _ = voicemail_box_create(
+        actor=actor, tenant=tenant, fields={"name": "After hours", "pin": "482916"}
+    )
+    desk = call_flow_create(
+        actor=actor,
+        tenant=tenant,
+        fields={
+            "kind": "hunt_group",
+            "name": "Front desk",
+            "number": "600",
+            "config": {
+                "strategy": "simultaneous",
+                "members": [users["100"].id, users["103"].id],
+                "no_answer_destination": {"type": "extension", "id": users["101"].id},
+            },
+        },
+    )
+    voicemail = {"type": "voicemail", "id": box.id}
+    call_flow_create(
+        actor=actor,
+        tenant=tenant,
+        fields={
+            "kind": "auto_attendant",
+            "name": "Main line",
+            "number": "500",
+            "schedule_id": hours.id,
+            "addons": ["cf_voicemail"],
+            "config": {
+                "menus": {
+                    "main": {
+                        "greeting": "Thank you for calling Riverside Dental.",
+                        "options": {
+                            "1": {"type": "call_flow", "id": desk.id},
+                            "2": {"type": "extension", "id": users["103"].id},
+                        },
+                        "timeout_destination": {"type": "call_flow", "id": desk.id},
+                    },
+                    "closed": {
+                        "greeting": "We are closed. Leave a message after the tone.",
+                        "options": {"1": voicemail},
+                        "timeout_destination": voicemail,
+                    },
+                },
+                "business_hours_menu": "main",
+                "after_hours_menu": "closed",
+                "holiday_menu": "closed",
+            },
+        },
+    )
 
 
 def _demo_subscription(partner, admin) -> str:
@@ -249,7 +326,23 @@ def _demo_numbers(partner, actor) -> int:
     # The simulated carrier provisions orders in 30 s and registers 911 addresses in 10
     # minutes; the demo shows them done (the spare number's order too).
     requests_sync(now=timezone.now() + timedelta(hours=1))
+    _demo_routes(actor, tenants["riverside"], riverside_main)
     return len(wanted)
+
+
+def _demo_routes(actor, tenant, main_line) -> None:
+    """Riverside's number rings its auto attendant."""
+    from trunkline.pbx.models import CallFlow
+    from trunkline.pbx.routing import number_route_set
+
+    attendant = CallFlow.objects.get(tenant=tenant, kind=CallFlow.Kind.AUTO_ATTENDANT)
+    main_line.refresh_from_db()
+    number_route_set(
+        actor=actor,
+        tenant=tenant,
+        number=main_line,
+        destination={"type": "call_flow", "id": attendant.id},
+    )
 
 
 def _demo_invoices(partner, actor) -> int:
