@@ -291,6 +291,24 @@ def _supervise(concurrency: int, stop: threading.Event) -> int:
     return 0
 
 
+def cmd_render_kamailio(args) -> int:
+    from pathlib import Path
+
+    from trunkline.telephony.kamailio import (
+        KamailioConfigError,
+        kamailio_config,
+        kamailio_config_write,
+    )
+
+    try:
+        text = kamailio_config(listen=args.listen, sip_domain=args.sip_domain)
+    except KamailioConfigError as error:
+        return _fail(str(error))
+    path = kamailio_config_write(Path(args.out), text)
+    _print_json({"path": str(path)})
+    return 0
+
+
 def cmd_worker(args) -> int:
     from trunkline.core.worker import Worker
 
@@ -450,6 +468,19 @@ def build_parser() -> argparse.ArgumentParser:
     cdrs.set_defaults(handler=cmd_import_cdrs)
 
     _carrier_parser(commands)
+
+    kamailio = commands.add_parser(
+        "render-kamailio",
+        help="write kamailio.cfg: the SIP registrar over this database's device credentials",
+    )
+    kamailio.add_argument("--out", required=True, help="directory to write kamailio.cfg into")
+    kamailio.add_argument(
+        "--listen", default="udp:0.0.0.0:5060", help="Kamailio's socket (default udp:0.0.0.0:5060)"
+    )
+    kamailio.add_argument(
+        "--sip-domain", default=None, help="tenants' parent SIP domain (default: the setting)"
+    )
+    kamailio.set_defaults(handler=cmd_render_kamailio)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")

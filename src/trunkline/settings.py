@@ -15,6 +15,7 @@ Environment variables:
   REDIS_URL               shared storage for rate-limit counters across processes
   TRUNKLINE_PAYMENT_PROCESSOR  "simulated" (default) or "stripe" (with STRIPE_SECRET_KEY)
   TRUNKLINE_CARRIER       dotted path of the number carrier adapter (default: simulated)
+  TRUNKLINE_SIP_DOMAIN    tenants' SIP domains are <sip prefix>.<this> (default sip.trunkline.test)
   TRUNKLINE_DEBUG=1       Django debug mode
 """
 
@@ -60,6 +61,9 @@ TRUNKLINE_BASE_DOMAIN = os.environ.get("TRUNKLINE_BASE_DOMAIN", "trunkline.local
 # host when it is the base domain or a loopback name, else https://<base domain>.
 TRUNKLINE_PUBLIC_URL = os.environ.get("TRUNKLINE_PUBLIC_URL", "")
 TRUNKLINE_SIP_REGISTRAR = os.environ.get("TRUNKLINE_SIP_REGISTRAR", f"sip.{TRUNKLINE_BASE_DOMAIN}")
+# Each tenant's phones register to `<sip prefix>.<this>`, which is also the digest realm:
+# changing it invalidates every stored HA1 (`telephony.models`).
+TRUNKLINE_SIP_DOMAIN = os.environ.get("TRUNKLINE_SIP_DOMAIN", "sip.trunkline.test").lower()
 ALLOWED_HOSTS = ["*"]  # the Host header selects a partner brand; unknown hosts get a neutral page
 
 INSTALLED_APPS = [
@@ -79,6 +83,7 @@ INSTALLED_APPS = [
     "trunkline.phone_numbers",
     "trunkline.limits",
     "trunkline.pbx",
+    "trunkline.telephony",
     "trunkline.licensing",
     "trunkline.branding",
     "trunkline.portal",

@@ -27,6 +27,7 @@ from trunkline.licensing.services import quota_check
 from trunkline.pbx.models import Device, Extension
 from trunkline.pbx.services import plain
 from trunkline.pbx.sip_secrets import sip_password, sip_password_new
+from trunkline.telephony.subscribers import subscriber_set_password
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
 
@@ -149,6 +150,7 @@ def device_create(
                 device.save(force_insert=True)
         except IntegrityError:
             raise _mac_taken(mac)
+        subscriber_set_password(device=device, password=password)
         _audit(actor, tenant, "device.created", device, after=plain(device_json(device)))
     return device, password
 
@@ -201,7 +203,8 @@ def device_update(*, actor: Actor, device: Device, changes: dict) -> Device:
 def device_password_reset(
     *, actor: Actor, device: Device, now: datetime | None = None
 ) -> tuple[Device, str]:
-    """A new SIP password (the old one stops working at the next configuration push)."""
+    """A new SIP password. The registrar refuses the old one from this commit on; the
+    call engine's own configuration takes the new one at its next push."""
     require_tenant_writer(actor, device.tenant)
     now = now or timezone.now()
     with transaction.atomic():
@@ -210,6 +213,7 @@ def device_password_reset(
         password = sip_password_new(device, now)
         device.updated_at = now
         device.save(update_fields=["sealed_password", "password_set_at", "updated_at"])
+        subscriber_set_password(device=device, password=password)
         _audit(actor, tenant, "device.password_reset", device)
     return device, password
 

@@ -44,6 +44,7 @@ from trunkline.pbx.services import (
     tenant_department,
     tenant_site,
 )
+from trunkline.telephony.subscribers import subscribers_follow_extension
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.services import require_tenant_writer, tenant_lock
 from trunkline.tenants.validation import clean_email
@@ -339,6 +340,7 @@ def extension_update(*, actor: Actor, extension: Extension, changes: dict) -> Ex
             return extension
         extension.updated_at = timezone.now()
         extension.save()
+        subscribers_follow_extension(extension=extension)
         after = _event_view(extension)
         previous = {key: before[key] for key in changed}
         audit_record(

@@ -233,6 +233,8 @@ def tenant_update(*, actor: Actor, tenant: Tenant, changes: dict) -> Tenant:
             )
         tenant.updated_at = now
         tenant.save()
+        if status_action is not None:
+            _status_reaches_sip(tenant)
         merged = status_action in (None, *_PLAIN_STATUS_ACTIONS)
         diff = changed_fields(before, after)
         if not merged:
@@ -326,6 +328,13 @@ def _record_status(
         )
 
 
+def _status_reaches_sip(tenant: Tenant) -> None:
+    """A suspended or cancelled tenant's phones stop registering in the same commit."""
+    from trunkline.telephony.subscribers import subscribers_follow_tenant
+
+    subscribers_follow_tenant(tenant=tenant)
+
+
 def _change_status(
     *, actor: Actor, tenant: Tenant, status: str, reason: str, cause: str = "manual"
 ) -> Tenant:
@@ -337,6 +346,7 @@ def _change_status(
     action = _apply_status(tenant, status, reason=reason, now=now, cause=cause)
     tenant.updated_at = now
     tenant.save()
+    _status_reaches_sip(tenant)
     _record_status(actor=actor, tenant=tenant, action=action, previous=previous, reason=reason)
     return tenant
 
