@@ -74,7 +74,7 @@ def _owned(request, model, tenant_id: str, object_id: str, what: str):
         .first()
     )
     if found is None:
-        raise NotFound(f"no such {what}", field=f"{what}_id")
+        raise NotFound(f"no such {what}", field=f"{what.replace(' ', '_')}_id")
     return found
 
 

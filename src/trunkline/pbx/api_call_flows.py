@@ -12,14 +12,13 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
-from trunkline.core.errors import NotFound
 from trunkline.core.pagination import paginate
 from trunkline.core.schemas import InSchema, ListOut
 from trunkline.licensing.models import LicenseAssignment
 from trunkline.licensing.services import target_licenses
 from trunkline.pbx import call_flows, schedules
+from trunkline.pbx.api import _changes, _owned, _tenant
 from trunkline.pbx.models import CallFlow, Schedule
-from trunkline.tenants import selectors as tenant_selectors
 
 router = Router(tags=["Call flows"])
 
@@ -130,35 +129,12 @@ class ScheduleStateOut(Schema):
     state: Literal["open", "closed", "holiday"]
 
 
-def _tenant(request, tenant_id: str):
-    return tenant_selectors.tenant_get(actor=request.actor, tenant_id=tenant_id[:64])
-
-
 def _flow(request, tenant_id: str, flow_id: str) -> CallFlow:
-    found = (
-        CallFlow.objects.select_related("tenant__partner", "site")
-        .filter(tenant=_tenant(request, tenant_id), pk=flow_id[:64])
-        .first()
-    )
-    if found is None:
-        raise NotFound("no such call flow", field="call_flow_id")
-    return found
+    return _owned(request, CallFlow, tenant_id, flow_id, "call flow")
 
 
 def _schedule(request, tenant_id: str, schedule_id: str) -> Schedule:
-    found = (
-        Schedule.objects.select_related("tenant__partner")
-        .filter(tenant=_tenant(request, tenant_id), pk=schedule_id[:64])
-        .first()
-    )
-    if found is None:
-        raise NotFound("no such schedule", field="schedule_id")
-    return found
-
-
-def _sent(payload, nullable: tuple[str, ...]) -> dict:
-    sent = payload.model_dump(exclude_unset=True)
-    return {k: v for k, v in sent.items() if v is not None or k in nullable}
+    return _owned(request, Schedule, tenant_id, schedule_id, "schedule")
 
 
 @router.get(
@@ -218,7 +194,7 @@ def update_call_flow(request, tenant_id: str, call_flow_id: str, payload: CallFl
     flow = call_flows.call_flow_update(
         actor=request.actor,
         flow=_flow(request, tenant_id, call_flow_id),
-        changes=_sent(payload, nullable=("number", "schedule_id", "kind", "site_id")),
+        changes=_changes(payload, nullable=("number", "schedule_id", "kind", "site_id")),
     )
     return call_flows.call_flow_json(flow)
 
@@ -285,7 +261,7 @@ def create_schedule(request, tenant_id: str, payload: ScheduleIn):
     schedule = schedules.schedule_create(
         actor=request.actor,
         tenant=_tenant(request, tenant_id),
-        fields=_sent(payload, nullable=()),
+        fields=_changes(payload, nullable=()),
     )
     return Status(201, schedules.schedule_json(schedule))
 
@@ -308,7 +284,7 @@ def update_schedule(request, tenant_id: str, schedule_id: str, payload: Schedule
     schedule = schedules.schedule_update(
         actor=request.actor,
         schedule=_schedule(request, tenant_id, schedule_id),
-        changes=_sent(payload, nullable=()),
+        changes=_changes(payload, nullable=()),
     )
     return schedules.schedule_json(schedule)
 
