@@ -26,11 +26,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_record, changed_fields
+from trunkline.core.audit import changed_fields
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.pbx.models import SipTrunk
 from trunkline.pbx.references import delete_guard
-from trunkline.pbx.services import clean_name, phone_system_lock, plain, tenant_site
+from trunkline.pbx.services import clean_name, pbx_audit, phone_system_lock, plain, tenant_site
 from trunkline.pbx.sip_secrets import sip_password, sip_password_new
 from trunkline.tenants.models import Tenant
 
@@ -169,18 +169,6 @@ def _name_free(tenant: Tenant, name: str, keep_id: str = "") -> None:
         raise Conflict(f"the tenant already has a trunk named {name!r}", field="name")
 
 
-def _audit(actor: Actor, tenant: Tenant, action: str, trunk: SipTrunk, **views) -> None:
-    audit_record(
-        actor=actor,
-        partner=tenant.partner,
-        action=action,
-        object_type="trunk",
-        object_id=trunk.id,
-        tenant_id=tenant.id,
-        **views,
-    )
-
-
 def trunk_create(
     *, actor: Actor, tenant: Tenant, fields: dict, now: datetime | None = None
 ) -> tuple[SipTrunk, str | None]:
@@ -209,7 +197,7 @@ def trunk_create(
         )
         password = _authenticate(trunk, tenant, mode, fields.get("allowed_ips"), now)
         trunk.save(force_insert=True)
-        _audit(actor, tenant, "trunk.created", trunk, after=plain(trunk_json(trunk)))
+        pbx_audit(actor, trunk, "trunk.created", after=plain(trunk_json(trunk)))
     return trunk, password
 
 
@@ -245,7 +233,7 @@ def trunk_update(*, actor: Actor, trunk: SipTrunk, changes: dict) -> tuple[SipTr
             return trunk, None
         trunk.updated_at = now
         trunk.save()
-        _audit(actor, tenant, "trunk.updated", trunk, before=before, after=plain(trunk_json(trunk)))
+        pbx_audit(actor, trunk, "trunk.updated", before=before, after=plain(trunk_json(trunk)))
     return trunk, password
 
 
@@ -256,7 +244,7 @@ def trunk_password_reset(
     configuration push)."""
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = phone_system_lock(actor, trunk.tenant)
+        phone_system_lock(actor, trunk.tenant)
         trunk = SipTrunk.objects.select_for_update().get(pk=trunk.pk)
         if trunk.auth_mode != Mode.REGISTRATION:
             raise Conflict(
@@ -265,7 +253,7 @@ def trunk_password_reset(
         password = sip_password_new(trunk, now)
         trunk.updated_at = now
         trunk.save(update_fields=["sealed_password", "password_set_at", "updated_at"])
-        _audit(actor, tenant, "trunk.password_reset", trunk)
+        pbx_audit(actor, trunk, "trunk.password_reset")
     return trunk, password
 
 
@@ -283,7 +271,7 @@ def trunk_delete(*, actor: Actor, trunk: SipTrunk) -> None:
         trunk_id = trunk.id
         trunk.delete()
         trunk.id = trunk_id
-        _audit(actor, tenant, "trunk.deleted", trunk, before=view)
+        pbx_audit(actor, trunk, "trunk.deleted", before=view)
 
 
 def trunk_target(tenant_id: str, trunk_id: str):

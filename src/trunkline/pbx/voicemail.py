@@ -24,13 +24,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from trunkline.core.actors import Actor
-from trunkline.core.audit import audit_record, changed_fields
+from trunkline.core.audit import changed_fields
 from trunkline.core.errors import Conflict, NotFound, ValidationFailed
 from trunkline.licensing.models import LicenseAssignment
 from trunkline.licensing.services import feature_check
 from trunkline.pbx.models import Extension, VoicemailBox
 from trunkline.pbx.references import delete_guard
-from trunkline.pbx.services import clean_name, phone_system_lock, plain, tenant_site
+from trunkline.pbx.services import clean_name, pbx_audit, phone_system_lock, plain, tenant_site
 from trunkline.tenants.models import Tenant
 from trunkline.tenants.validation import clean_email
 
@@ -168,18 +168,6 @@ def _settings(box: VoicemailBox, fields: dict) -> None:
         box.max_message_seconds = _max_seconds(fields["max_message_seconds"])
 
 
-def _audit(actor: Actor, tenant: Tenant, action: str, box: VoicemailBox, **views) -> None:
-    audit_record(
-        actor=actor,
-        partner=tenant.partner,
-        action=action,
-        object_type="voicemail_box",
-        object_id=box.id,
-        tenant_id=tenant.id,
-        **views,
-    )
-
-
 def voicemail_box_create(
     *, actor: Actor, tenant: Tenant, fields: dict, now: datetime | None = None
 ) -> tuple[VoicemailBox, str | None]:
@@ -234,7 +222,7 @@ def voicemail_box_create(
         made_up = None if pin is not None else _new_pin()
         _set_pin(box, pin or made_up, now)
         box.save(force_insert=True)
-        _audit(actor, tenant, "voicemail_box.created", box, after=plain(voicemail_box_json(box)))
+        pbx_audit(actor, box, "voicemail_box.created", after=plain(voicemail_box_json(box)))
     return box, made_up
 
 
@@ -252,7 +240,7 @@ def voicemail_box_update(*, actor: Actor, box: VoicemailBox, changes: dict) -> V
     pin = clean_pin(changes["pin"]) if "pin" in changes else None
     now = timezone.now()
     with transaction.atomic():
-        tenant = phone_system_lock(actor, box.tenant)
+        phone_system_lock(actor, box.tenant)
         box = VoicemailBox.objects.select_for_update().get(pk=box.pk)
         before = plain(voicemail_box_json(box))
         if "name" in changes:
@@ -266,7 +254,7 @@ def voicemail_box_update(*, actor: Actor, box: VoicemailBox, changes: dict) -> V
         box.updated_at = now
         box.save()
         action = "voicemail_box.updated"
-        _audit(actor, tenant, action, box, before=before, after=plain(voicemail_box_json(box)))
+        pbx_audit(actor, box, action, before=before, after=plain(voicemail_box_json(box)))
     return box
 
 
@@ -276,13 +264,13 @@ def voicemail_box_pin_reset(
     """A new, made-up PIN, returned this once."""
     now = now or timezone.now()
     with transaction.atomic():
-        tenant = phone_system_lock(actor, box.tenant)
+        phone_system_lock(actor, box.tenant)
         box = VoicemailBox.objects.select_for_update().get(pk=box.pk)
         pin = _new_pin()
         _set_pin(box, pin, now)
         box.updated_at = now
         box.save(update_fields=["pin_hash", "pin_set_at", "updated_at"])
-        _audit(actor, tenant, "voicemail_box.pin_reset", box)
+        pbx_audit(actor, box, "voicemail_box.pin_reset")
     return box, pin
 
 
@@ -303,7 +291,7 @@ def voicemail_box_delete(*, actor: Actor, box: VoicemailBox) -> None:
         box_id = box.id
         box.delete()
         box.id = box_id
-        _audit(actor, tenant, "voicemail_box.deleted", box, before=view)
+        pbx_audit(actor, box, "voicemail_box.deleted", before=view)
 
 
 def voicemail_target(tenant_id: str, box_id: str):
