@@ -156,6 +156,7 @@ def build_api() -> NinjaAPI:
     from trunkline.phone_numbers.api_e911 import router as e911_router
     from trunkline.phone_numbers.api_porting import router as porting_router
     from trunkline.phone_numbers.api_supply import router as supply_router
+    from trunkline.telephony.api_nodes import router as pbx_nodes_router
     from trunkline.tenants.api import router as tenants_router
     from trunkline.webhooks.api import router as webhooks_router
 
@@ -184,6 +185,7 @@ def build_api() -> NinjaAPI:
         e911_router,
         porting_router,
         blocks_router,
+        pbx_nodes_router,
     ):
         api.add_router("/", router)
     return api

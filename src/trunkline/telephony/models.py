@@ -16,6 +16,9 @@ itself stays sealed on the device (`pbx.devices`).
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Lower
+
+from trunkline.core.ids import id_factory
 
 
 class SipSubscriber(models.Model):
@@ -46,3 +49,49 @@ class SipSubscriber(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}@{self.domain}"
+
+
+class PbxNode(models.Model):
+    """An Asterisk server of the platform (`002_*.txt`: platform staff keep the PBX
+    nodes; documentation reuses the existing ones). Each tenant's phone system runs on
+    one node; `capacity` is how many extensions the node is sized for, which is what
+    placement weighs nodes by."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active: takes new tenants"
+        DRAINING = "draining", "Draining: keeps its tenants, takes no new ones"
+        OFFLINE = "offline", "Offline: out of service, takes no tenants"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("pbn"), editable=False
+    )
+    name = models.CharField(max_length=63)  # a DNS label: it names the node's config folder
+    address = models.CharField(max_length=253)  # host name or IP the proxies send calls to
+    capacity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="pbx_node_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantPlacement(models.Model):
+    """Which node runs the tenant's phone system. Tenants made while no node takes new
+    tenants have no row until one does."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", primary_key=True, on_delete=models.CASCADE, related_name="placement"
+    )
+    node = models.ForeignKey(PbxNode, on_delete=models.RESTRICT, related_name="placements")
+    placed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["node"])]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} on {self.node_id}"

@@ -152,8 +152,10 @@ def tenant_create(
                     ) from None
                 prefix = sip_prefix_suggest(name)
         from trunkline.pbx.services import default_site_create
+        from trunkline.telephony.nodes import tenant_place
 
         default_site_create(tenant, now)
+        tenant_place(tenant, now)
         snapshot = tenant.snapshot()
         audit_record(
             actor=actor,
