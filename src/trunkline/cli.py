@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 def _setup() -> None:
@@ -292,8 +293,6 @@ def _supervise(concurrency: int, stop: threading.Event) -> int:
 
 
 def cmd_render_kamailio(args) -> int:
-    from pathlib import Path
-
     from trunkline.telephony.kamailio import (
         KamailioConfigError,
         kamailio_config,
@@ -306,6 +305,17 @@ def cmd_render_kamailio(args) -> int:
         return _fail(str(error))
     path = kamailio_config_write(Path(args.out), text)
     _print_json({"path": str(path)})
+    return 0
+
+
+def cmd_render_asterisk(args) -> int:
+    from trunkline.telephony.asterisk import render_asterisk
+
+    try:
+        result = render_asterisk(Path(args.out))
+    except OSError as error:
+        return _fail(f"cannot write under {args.out}: {error.strerror}", 2)
+    _print_json(result.as_dict())
     return 0
 
 
@@ -481,6 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sip-domain", default=None, help="tenants' parent SIP domain (default: the setting)"
     )
     kamailio.set_defaults(handler=cmd_render_kamailio)
+
+    asterisk = commands.add_parser(
+        "render-asterisk",
+        help="write every PBX node's Asterisk configuration (only files that changed)",
+    )
+    asterisk.add_argument("--out", required=True, help="directory to hold one folder per PBX node")
+    asterisk.set_defaults(handler=cmd_render_asterisk)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")
     due.add_argument("--now", default=None, help="ISO-8601 time to run as (default: now)")

@@ -156,6 +156,7 @@ def build_api() -> NinjaAPI:
     from trunkline.phone_numbers.api_e911 import router as e911_router
     from trunkline.phone_numbers.api_porting import router as porting_router
     from trunkline.phone_numbers.api_supply import router as supply_router
+    from trunkline.telephony.api_config import router as telephony_config_router
     from trunkline.telephony.api_nodes import router as pbx_nodes_router
     from trunkline.tenants.api import router as tenants_router
     from trunkline.webhooks.api import router as webhooks_router
@@ -186,6 +187,7 @@ def build_api() -> NinjaAPI:
         porting_router,
         blocks_router,
         pbx_nodes_router,
+        telephony_config_router,
     ):
         api.add_router("/", router)
     return api

@@ -4,15 +4,15 @@ Trunkline's database. `docs/telephony.md` describes the layout it fits in."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
+
+from trunkline.telephony.files import write_atomic
 
 TEMPLATE = Path(__file__).parent / "templates" / "telephony" / "kamailio.cfg"
 # Kamailio splits its database URLs on these without decoding percent escapes.
@@ -93,15 +93,6 @@ def kamailio_config(
 def kamailio_config_write(out_dir: Path, text: str) -> Path:
     """Write kamailio.cfg atomically, readable by its owner only (it may hold the database
     password). Returns its path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "kamailio.cfg"
-    handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".kamailio.cfg.")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(target, text, mode=0o600)
     return target
