@@ -90,3 +90,17 @@ def test_loads_once(db):
 
     assert load_demo(only_once=True) is None
     assert Partner.objects.filter(company_name=DEMO_COMPANY).count() == 1
+
+
+def test_the_demo_tenants_run_on_a_pbx_node_and_render(db, tmp_path):
+    from trunkline.telephony.asterisk import render_asterisk
+    from trunkline.telephony.models import TenantPlacement
+
+    load_demo(only_once=True)
+    partner = Partner.objects.get(company_name=DEMO_COMPANY)
+    placed = TenantPlacement.objects.filter(tenant__partner=partner)
+    assert placed.count() == 4 and {p.node.name for p in placed} == {"docs-demo-pbx-1"}
+    result = render_asterisk(tmp_path)
+    assert result.tenants == 4 and result.waiting == 0
+    riverside = (tmp_path / "docs-demo-pbx-1/tenants/riverside/extensions.conf").read_text()
+    assert "; auto attendant" in riverside and "GotoIfTime(" in riverside

@@ -48,21 +48,21 @@ def did(tenant, e164, **fields):
     )
 
 
-def build_phone_system(api, admin, *, name="Acme Plumbing", prefix="acme"):
+def build_phone_system(api, admin, *, name="Acme Plumbing", prefix="acme", area="501"):
     """Three users with devices and call settings, two voicemail boxes, a schedule, an
     auto attendant with a submenu and after-hours and holiday menus, a sequential hunt
     group, a queue, a premium call center, an IP trunk, and routed numbers."""
     tenant = make_tenant(admin, name=name, sip_prefix=prefix)
     base = f"/v1/tenants/{tenant.id}"
-    main = did(tenant, "+15015550100", e911_status="REGISTERED")
-    ana_did = did(tenant, "+15015550101")
-    spare = did(tenant, "+15015550199")
+    main = did(tenant, f"+1{area}5550100", e911_status="REGISTERED")
+    ana_did = did(tenant, f"+1{area}5550101")
+    spare = did(tenant, f"+1{area}5550199")
     ana = ok(api.post(f"{base}/extensions", {"number": "2001", "name": "Ana Ruiz"}))
     ben = ok(api.post(f"{base}/extensions", {"number": "2002", "name": "Ben Ode"}))
     cy = ok(api.post(f"{base}/extensions", {"number": "2003", "name": "Cy Lam"}))
     ok(api.patch(f"{base}/extensions/{ana['id']}", {"main_number": ana_did.e164}), 200)
     for user, kind, mac in (
-        (ana, "desk_phone", "0004F2A1B2C3"),
+        (ana, "desk_phone", f"0004F2{area}B2C"),
         (ana, "softphone", None),
         (ben, "softphone", None),
         (cy, "web_phone", None),
@@ -189,7 +189,7 @@ def build_phone_system(api, admin, *, name="Acme Plumbing", prefix="acme"):
                 "config": {
                     "menus": {
                         "main": {
-                            "greeting": "Thanks for calling Acme. For Ana press 1, sales 2, support 3.",
+                            "greeting": "Thanks for calling Acme. Ana 1, sales 2, support 3.",
                             "options": {
                                 "1": {"type": "extension", "id": ana["id"]},
                                 "2": {"type": "menu", "menu": "sales"},

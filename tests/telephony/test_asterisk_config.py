@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import actor_for_user
 from tests.telephony.asterisk_data import build_phone_system, stable
 from trunkline.telephony.asterisk import tenant_files
+from trunkline.tenants.services import tenant_suspend
 
 pytestmark = pytest.mark.django_db
 GOLDEN = Path(__file__).parent / "golden"
@@ -58,3 +60,114 @@ def test_the_whole_tenant_matches_its_golden_files(acme):
     names: dict[str, str] = {}
     for name in ("extensions.conf", "pjsip.conf", "queues.conf", "voicemail.conf"):
         golden(f"acme.{name}", stable(files[name], names))
+
+
+REFERENCE = re.compile(
+    r"(?:Goto|Gosub)\((t-[a-z0-9]+)[-,]|include => (t-[a-z0-9]+)-|@(t-[a-z0-9]+)\b"
+)
+
+
+def test_a_tenants_dialplan_reaches_only_its_own_contexts(api, admin, acme):
+    tenant, _ = acme
+    other, _ = build_phone_system(api, admin, name="Bayside Dental", prefix="bayside", area="479")
+    for who, prefix in ((tenant, "acme"), (other, "bayside")):
+        text = tenant_files(who)["extensions.conf"]
+        defined = set(contexts(text))
+        assert all(name.startswith(f"t-{prefix}-") or name == f"t-{prefix}" for name in defined)
+        reached = {next(g for g in m.groups() if g) for m in REFERENCE.finditer(text)}
+        assert reached == {f"t-{prefix}"}, reached
+        # Every context the dialplan sends a call to is defined (in the tenant's file or
+        # the shared subroutines).
+        targets = set(re.findall(r"(?:Goto|Gosub)\(([a-z][a-z0-9_-]+-[A-Za-z0-9_-]+),", text))
+        shared = {
+            "trunkline-outbound",
+            "trunkline-emergency",
+            "trunkline-voicemail-main",
+            "trunkline-inbound",
+            "trunkline-service-interrupted",
+            "trunkline-not-configured",
+        }
+        assert targets - defined - shared == set()
+
+
+def test_911_is_dialled_directly_from_every_phone_and_trunk(acme):
+    tenant, _ = acme
+    files = tenant_files(tenant)
+    found = contexts(files["extensions.conf"])
+    phones = found["t-acme-phones"]
+    assert "include => t-acme-emergency" in phones.splitlines()[1]  # before anything else
+    emergency = found["t-acme-emergency"]
+    for number in ("911", "933"):
+        assert f"exten => {number},1,Gosub(trunkline-emergency,s,1(${{EXTEN}}))" in emergency
+    # Every endpoint (phones and the trunk) starts in the context that includes it.
+    endpoints = re.findall(r"type=endpoint\ncontext=(\S+)", files["pjsip.conf"])
+    assert len(endpoints) == 5 and set(endpoints) == {"t-acme-phones"}
+    # …and is sent with a number whose E911 address is registered.
+    assert set(re.findall(r"TL_EMERGENCY_CID=(\S+)", files["pjsip.conf"])) == {"+15015550100"}
+
+
+def test_a_suspended_tenant_reaches_only_the_announcement_and_911(admin, acme):
+    tenant, _ = acme
+    tenant_suspend(actor=actor_for_user(admin), tenant=tenant, reason="unpaid")
+    tenant.refresh_from_db()
+    text = tenant_files(tenant)["extensions.conf"]
+    found = contexts(text)
+    assert set(found) == {"t-acme-phones", "t-acme-emergency", "t-acme-in"}
+    assert "Goto(trunkline-service-interrupted,s,1)" in found["t-acme-phones"]
+    assert "include => t-acme-emergency" in found["t-acme-phones"]
+    inbound = found["t-acme-in"]
+    for number in ("+15015550100", "+15015550101", "+15015550199"):
+        assert f"exten => {number},1," in inbound
+    assert inbound.count("Goto(trunkline-service-interrupted,s,1)") == 3
+    assert "Dial(" not in text and "Queue(" not in text
+
+
+def test_the_user_settings_that_change_a_call_are_in_the_dialplan(api, acme):
+    tenant, people = acme
+    ana = people["ana"]
+    path = f"/v1/tenants/{tenant.id}/extensions/{ana['id']}/call-settings"
+    api.patch(path, {"do_not_disturb": True, "hide_number": True})
+    files = tenant_files(tenant)
+    user = contexts(files["extensions.conf"])["t-acme-u2001"]
+    assert user.index("Goto(busy)") < user.index("Dial(")
+    assert " same => n(busy),Goto(t-acme-vm-" in user and ",busy,1)" in user
+    assert "set_var=__TL_HIDE_NUMBER=yes" in files["pjsip.conf"]
+
+
+def test_the_digest_hash_is_the_registrars_and_the_api_hides_it(api, acme):
+    from trunkline.telephony.models import SipSubscriber
+
+    tenant, _ = acme
+    rendered = tenant_files(tenant)["pjsip.conf"]
+    for subscriber in SipSubscriber.objects.filter(tenant=tenant):
+        assert (
+            f"username={subscriber.username}\nrealm={subscriber.domain}\nmd5_cred={subscriber.ha1}"
+            in rendered
+        )
+    shown = api.get(f"/v1/tenants/{tenant.id}/telephony/config")
+    assert shown.status_code == 200, shown.content
+    body = shown.json()
+    assert set(body["files"]) == {"pjsip.conf", "extensions.conf", "queues.conf", "voicemail.conf"}
+    assert re.findall(r"md5_cred=(.*)", body["files"]["pjsip.conf"]) == ["(hidden)"] * 4
+    assert body["files"]["extensions.conf"] == tenant_files(tenant)["extensions.conf"]
+    assert body["node"] is None  # no PBX node registered
+    # The version moves when the phone system does.
+    api.post(f"/v1/tenants/{tenant.id}/extensions", {"number": "2004", "name": "Dee"})
+    assert api.get(f"/v1/tenants/{tenant.id}/telephony/config").json()["version"] != body["version"]
+
+
+def test_another_partners_tenant_config_is_not_found(client, acme):
+    from tests.conftest import ApiClient
+    from tests.factories import make_api_key, make_partner
+
+    tenant, _ = acme
+    other, _ = make_partner()
+    stranger = ApiClient(client, make_api_key(other))
+    assert stranger.get(f"/v1/tenants/{tenant.id}/telephony/config").status_code == 404
+    assert (
+        stranger.post(
+            "/v1/telephony/voicemail/pin-check",
+            {"tenant_id": tenant.id, "box_id": "vmb_x", "pin": "1"},
+        ).status_code
+        == 404
+    )

@@ -83,6 +83,7 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
             email_verified_at=admin.email_verified_at,
         )
         actor = Actor(kind="user", partner=partner, user=admin)
+        _demo_pbx_node()
         extensions = 0
         seats = _demo_licence_profile(actor)
         for name, prefix, email, cnam, zone, status, address in DEMO_TENANTS:
@@ -117,6 +118,19 @@ def load_demo(*, only_once: bool = True) -> list[str] | None:
         f"{calls} rated calls, {invoices} tenant invoices, {extensions} extensions",
         f"  plan: {plan}",
     ]
+
+
+def _demo_pbx_node() -> None:
+    """A PBX node for the demo tenants, unless the platform has nodes already (they are
+    reused rather than another one registered)."""
+    from trunkline.telephony.models import PbxNode
+    from trunkline.telephony.nodes import pbx_node_create
+
+    if not PbxNode.objects.exists():
+        pbx_node_create(
+            actor=Actor.system(),
+            fields={"name": "docs-demo-pbx-1", "address": "127.0.0.1", "capacity": 1000},
+        )
 
 
 def _demo_phone_system(actor, tenant) -> int:
