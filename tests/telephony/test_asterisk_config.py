@@ -171,3 +171,64 @@ def test_another_partners_tenant_config_is_not_found(client, acme):
         ).status_code
         == 404
     )
+
+
+def dialplan_problems(text: str) -> list[str]:
+    """What Asterisk would trip over in a dialplan: a jump to a label its context does not
+    have, an extension whose first step is not priority 1, a step before any extension."""
+    problems = []
+    for name, body in contexts(text).items():
+        labels = set(re.findall(r"n\(([a-z0-9]+)\)", body))
+        started = False
+        for line in body.splitlines():
+            if line.startswith("exten => "):
+                started = True
+                if not re.match(r"exten => [^,]+,1,", line):
+                    problems.append(f"{name}: {line}")
+            elif line.startswith(" same => ") and not started:
+                problems.append(f"{name}: a step before any extension")
+            jumps = re.findall(r"Goto\(([a-z0-9]+)\)", line)
+            jumps += re.findall(r"\?([a-z0-9]+)\)", line)
+            for jump in jumps:
+                if jump not in labels:
+                    problems.append(f"{name}: no label {jump!r}")
+    return problems
+
+
+def test_the_rendered_dialplan_holds_together(api, admin, acme):
+    from trunkline.telephony.asterisk import SHARED_DIALPLAN
+
+    broken = "[x]\nexten => s,2,Goto(missing)\n same => n(here),GotoIf($[1]?gone)\n"
+    assert len(dialplan_problems(broken)) == 3  # the check itself finds faults
+    tenant, _ = acme
+    assert dialplan_problems(tenant_files(tenant)["extensions.conf"]) == []
+    assert dialplan_problems(SHARED_DIALPLAN) == []
+    tenant_suspend(actor=actor_for_user(admin), tenant=tenant, reason="unpaid")
+    tenant.refresh_from_db()
+    assert dialplan_problems(tenant_files(tenant)["extensions.conf"]) == []
+
+
+def test_every_endpoint_names_an_auth_and_aor_that_exist(acme):
+    tenant, _ = acme
+    sections: dict[tuple[str, str], dict[str, list[str]]] = {}
+    name = None
+    for block in tenant_files(tenant)["pjsip.conf"].split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(";")]
+        if not lines or not lines[0].startswith("["):
+            continue
+        name = lines[0][1:-1]
+        values: dict[str, list[str]] = {}
+        for line in lines[1:]:
+            key, _, value = line.partition("=")
+            values.setdefault(key, []).append(value)
+        sections[(name, values["type"][0])] = values
+    endpoints = [(n, v) for (n, t), v in sections.items() if t == "endpoint"]
+    assert len(endpoints) == 5
+    for endpoint, values in endpoints:
+        for aor in values["aors"]:
+            assert (aor, "aor") in sections
+        for auth in values.get("auth", []):
+            assert (auth, "auth") in sections
+        if "auth" not in values:  # the IP trunk is known by its addresses
+            identify = sections[(endpoint, "identify")]
+            assert identify["match"] == ["203.0.113.10", "198.51.100.0/24"]
