@@ -74,7 +74,7 @@ class PinCheckOut(Schema):
     context: str | None = Field(description="its voicemail context, when valid")
 
 
-@router.post("/telephony/voicemail/pin-check", response=PinCheckOut, auth=scope("voicemail:read"))
+@router.post("/telephony/voicemail/pin-check", response=PinCheckOut, auth=scope("voicemail:write"))
 def check_voicemail_pin(request, payload: PinCheckIn):
     """Whether `pin` opens the box (the user's own, or the one named). After 5 wrong PINs
     in 15 minutes the box answers 429 until the window passes."""
