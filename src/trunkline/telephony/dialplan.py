@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from trunkline.pbx.call_flow_config import ENTRY_MENUS, KEYS
 from trunkline.pbx.models import CallFlow, Device, Extension, Schedule, SipTrunk, VoicemailBox
 from trunkline.pbx.schedules import DAYS
 from trunkline.phone_numbers.models import PhoneNumber
@@ -357,7 +358,13 @@ def _auto_attendant(system: PhoneSystem, flow: CallFlow) -> list[str]:
         )
     else:
         lines.append(f" same => n,Goto({business})")
-    for key, menu in config.get("menus", {}).items():
+    # PostgreSQL's jsonb keeps object keys in its own order: render in a fixed one (the
+    # entry menus, then the others by key; keys as on a keypad) so the text is the same
+    # on either database.
+    entries = [config.get(e) for e in ENTRY_MENUS if config.get(e)]
+    order = list(dict.fromkeys([*entries, *sorted(config.get("menus", {}))]))
+    for key in order:
+        menu = config["menus"][key]
         lines += ["", f"[{menu_ctx[key]}]", f"; menu {_comment(menu.get('name') or key)}"]
         if config.get("dial_by_extension"):
             lines.append(f"include => {context(tenant, 'dialable')}")
@@ -368,7 +375,9 @@ def _auto_attendant(system: PhoneSystem, flow: CallFlow) -> list[str]:
             f" same => n,{greeting[1]}",
             f" same => n,WaitExten({menu.get('timeout_seconds', 5)})",
         ]
-        for digit, option in menu.get("options", {}).items():
+        options = menu.get("options", {})
+        for digit in sorted(options, key=KEYS.index):
+            option = options[digit]
             if option["type"] == "menu":
                 steps = [f"Goto({menu_ctx[option['menu']]},s,1)"]
             elif option["type"] == "repeat":
