@@ -312,7 +312,9 @@ def cmd_render_asterisk(args) -> int:
     from trunkline.telephony.asterisk import render_asterisk
 
     try:
-        result = render_asterisk(Path(args.out))
+        result = render_asterisk(Path(args.out), node_name=args.node)
+    except LookupError as error:
+        return _fail(str(error), 2)
     except OSError as error:
         return _fail(f"cannot write under {args.out}: {error.strerror}", 2)
     _print_json(result.as_dict())
@@ -497,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every PBX node's Asterisk configuration (only files that changed)",
     )
     asterisk.add_argument("--out", required=True, help="directory to hold one folder per PBX node")
+    asterisk.add_argument(
+        "--node", default=None, help="only this node's folder (run on the node itself)"
+    )
     asterisk.set_defaults(handler=cmd_render_asterisk)
 
     due = commands.add_parser("run-due-jobs", help="run every due periodic job once and exit")

@@ -93,6 +93,20 @@ def test_tenants_waiting_for_a_node_are_counted_not_rendered(api, admin, tmp_pat
     assert not any(tmp_path.iterdir())
 
 
+def test_a_node_renders_only_its_own_folder(api, admin, staff, tmp_path, capsys):
+    node(staff, "pbx-1")
+    build_phone_system(api, admin)
+    node(staff, "pbx-2")
+    build_phone_system(api, admin, name="Bayside Dental", prefix="bayside", area="479")
+    assert main(["render-asterisk", "--out", str(tmp_path), "--node", "pbx-2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["nodes"]) == ["pbx-2"] and result["tenants"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["pbx-2"]
+    assert (tmp_path / "pbx-2/tenants/bayside/extensions.conf").is_file()
+    assert main(["render-asterisk", "--out", str(tmp_path), "--node", "pbx-9"]) == 2
+    assert "no PBX node named 'pbx-9'" in capsys.readouterr().err
+
+
 def test_an_unwritable_folder_is_a_clear_error(tmp_path, capsys, staff):
     node(staff, "pbx-1")
     blocker = tmp_path / "file"

@@ -287,17 +287,22 @@ class RenderResult:
         }
 
 
-def render_asterisk(out_dir: Path) -> RenderResult:
-    """Write every node's folder under `out_dir`: each file atomically and only when its
-    text changed, files no longer rendered (a tenant moved away or cancelled) removed,
-    then each node's VERSION."""
+def render_asterisk(out_dir: Path, *, node_name: str | None = None) -> RenderResult:
+    """Write every node's folder under `out_dir` (or only `node_name`'s, on the node
+    itself): each file atomically and only when its text changed, files no longer
+    rendered (a tenant moved away or cancelled) removed, then each node's VERSION."""
     result = RenderResult()
+    nodes = PbxNode.objects.exclude(status=PbxNode.Status.OFFLINE).order_by("name")
+    if node_name is not None:
+        nodes = nodes.filter(name=node_name)
+        if not nodes.exists():
+            raise LookupError(f"no PBX node named {node_name!r} is in service")
     result.waiting = (
         Tenant.objects.filter(placement__isnull=True)
         .exclude(status=Tenant.Status.CANCELLED)
         .count()
     )
-    for node in PbxNode.objects.exclude(status=PbxNode.Status.OFFLINE).order_by("name"):
+    for node in nodes:
         tree = node_tree(node)
         folder = out_dir / node.name
         result.tenants += len(tree.tenants)
