@@ -175,3 +175,44 @@ def test_bulk_assignments_of_the_same_numbers_in_any_order_do_not_deadlock():
     assert [answer.status_code for answer in answers] == [200] * THREADS
     # Every number ended with one tenant, all of them the same one (the last to commit).
     assert PhoneNumber.objects.filter(id__in=ids).values("tenant").distinct().count() == 1
+
+
+def test_cancelling_a_tenant_while_its_numbers_are_assigned_does_not_deadlock():
+    """Cancelling locks the tenant and then each of its numbers; assigning a number now
+    locks the tenant first too, so the two queue instead of deadlocking."""
+    from tests.concurrency import together
+    from tests.factories import actor_for_user
+    from trunkline.core.errors import TrunklineError
+    from trunkline.phone_numbers.services import number_assign
+    from trunkline.tenants.services import tenant_delete
+
+    partner, admin = make_partner()
+    tenant = make_tenant(admin)
+    numbers = [
+        PhoneNumber.objects.create(
+            partner=partner,
+            tenant=tenant,
+            e164=f"+1501555{7000 + n}",
+            kind="local",
+            status=PhoneNumber.Status.ACTIVE,
+        )
+        for n in range(THREADS)
+    ]
+    actor = actor_for_user(admin)
+
+    def work(slot: int):
+        try:
+            if slot == THREADS:
+                tenant_delete(actor=actor, tenant=tenant)
+            else:
+                number_assign(actor=actor, number=numbers[slot], tenant=tenant)
+        except TrunklineError as refused:  # a cancelled tenant takes no numbers
+            return refused.type
+        return "ok"
+
+    outcomes = together(work, THREADS + 1)
+    assert outcomes[THREADS] == "ok"
+    tenant.refresh_from_db()
+    assert tenant.status == "CANCELLED"
+    left = PhoneNumber.objects.filter(pk__in=[n.pk for n in numbers])
+    assert set(left.values_list("tenant_id", flat=True)) == {None}

@@ -39,6 +39,7 @@ from trunkline.phone_numbers.services import (
     tenant_numbers_held,
 )
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import tenant_lock
 
 MAX_BULK = 500
 _LISTED = 10  # refusals spelled out in the message; the preview lists them all
@@ -223,9 +224,9 @@ def numbers_bulk_assign(
     ids = clean_ids(numbers)
     _assign_target(actor, tenant)
     with transaction.atomic():
-        rows = _load(actor, ids, lock=True)
         if tenant is not None:
-            tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            tenant = tenant_lock(tenant)  # the tenant before its numbers (services.py)
+        rows = _load(actor, ids, lock=True)
         plan = _assign_plan(rows, tenant, now)
         if plan.refusals:
             raise BulkRefused(plan.refusals, "assigned")

@@ -28,6 +28,7 @@ from trunkline.phone_numbers.carrier_requests import on_settled, request_track
 from trunkline.phone_numbers.models import CarrierRequest, NumberKind, PhoneNumber
 from trunkline.phone_numbers.pricing import number_price
 from trunkline.tenants.models import Tenant
+from trunkline.tenants.services import tenant_lock
 
 MAX_ORDER = 100
 Status = PhoneNumber.Status
@@ -422,12 +423,15 @@ def number_assign(
     if tenant is not None:
         tenant_in_scope(actor, tenant)
     with transaction.atomic():
+        # The tenant before its numbers, as cancelling a tenant and routing a number do,
+        # so these never wait on each other in a circle.
+        if tenant is not None:
+            tenant = tenant_lock(tenant)
         number = _locked(number)
         refusal = assign_refusal(number, tenant)
         if refusal is not None:
             raise refusal
         if tenant is not None:
-            tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
             moving_in = number.tenant_id != tenant.id
             tenant_accepts(tenant, 1 if moving_in else 0)
             if moving_in:
