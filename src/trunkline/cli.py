@@ -308,6 +308,13 @@ def cmd_render_kamailio(args) -> int:
     return 0
 
 
+def cmd_sip_directory_rebuild(args) -> int:
+    from trunkline.telephony.subscribers import subscribers_rebuild
+
+    _print_json(subscribers_rebuild())
+    return 0
+
+
 def cmd_render_asterisk(args) -> int:
     from trunkline.telephony.asterisk import render_asterisk
 
@@ -493,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sip-domain", default=None, help="tenants' parent SIP domain (default: the setting)"
     )
     kamailio.set_defaults(handler=cmd_render_kamailio)
+
+    rebuild = commands.add_parser(
+        "sip-directory-rebuild",
+        help="rewrite the SIP credentials table from the devices (after the SIP domain changes)",
+    )
+    rebuild.set_defaults(handler=cmd_sip_directory_rebuild)
 
     asterisk = commands.add_parser(
         "render-asterisk",

@@ -133,3 +133,23 @@ def test_a_refused_device_leaves_no_row(actor, tenant):
             actor=actor, extension=extension, fields={"kind": "desk_phone", "mac": "0004F2112233"}
         )
     assert SipSubscriber.objects.count() == count
+
+
+def test_a_new_sip_domain_is_taken_up_by_rebuilding_the_directory(actor, tenant, settings, capsys):
+    import json
+
+    from trunkline.cli import main
+
+    device, password = _device(actor, tenant)
+    other, other_password = _device(actor, tenant, number="2002")
+    settings.TRUNKLINE_SIP_DOMAIN = "voice.example.net"
+    assert _row(device).domain.endswith(".sip.trunkline.test")  # stale until rebuilt
+    assert main(["sip-directory-rebuild"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"devices": 2, "rewritten": 2, "unchanged": 0}
+    domain = "dirtest.voice.example.net"
+    for found, secret in ((device, password), (other, other_password)):
+        row = _row(found)
+        assert row.domain == domain
+        assert row.ha1 == _md5(f"{found.sip_username}:{domain}:{secret}")
+    assert main(["sip-directory-rebuild"]) == 0
+    assert json.loads(capsys.readouterr().out)["unchanged"] == 2

@@ -65,3 +65,36 @@ def subscribers_follow_extension(*, extension: Extension) -> int:
         .exclude(extension=extension.number)
         .update(extension=extension.number, updated_at=timezone.now())
     )
+
+
+def subscribers_rebuild() -> dict:
+    """Rewrite every device's row from the device itself: its tenant's domain under the
+    current `TRUNKLINE_SIP_DOMAIN`, its extension, the tenant's status, and the digest
+    hashes from its sealed password. Run after the SIP domain changes (every HA1 hashes
+    the realm) or to repair the table; rows of devices that are gone went with them."""
+    from django.db import transaction
+
+    from trunkline.pbx.sip_secrets import sip_password
+
+    changed = unchanged = 0
+    devices = Device.objects.select_related("tenant", "extension").order_by("pk")
+    with transaction.atomic():
+        for device in devices.iterator(chunk_size=500):
+            before = (
+                SipSubscriber.objects.filter(device=device)
+                .values("domain", "ha1", "ha1b", "extension", "enabled")
+                .first()
+            )
+            subscriber = subscriber_set_password(device=device, password=sip_password(device))
+            after = {
+                "domain": subscriber.domain,
+                "ha1": subscriber.ha1,
+                "ha1b": subscriber.ha1b,
+                "extension": subscriber.extension,
+                "enabled": subscriber.enabled,
+            }
+            if before == after:
+                unchanged += 1
+            else:
+                changed += 1
+    return {"devices": changed + unchanged, "rewritten": changed, "unchanged": unchanged}
