@@ -185,3 +185,25 @@ def test_trunks_of_another_partners_tenant_are_not_found(client, api, admin):
     assert refused.status_code == 404
     stored = SipTrunk.objects.get()
     assert stored.name == "PBX" and trunk_password(stored) == made["sip_password"]
+
+
+def test_no_two_trunks_and_no_pbx_node_share_an_address(api, admin):
+    """The call engine tells IP trunks apart by where calls come from: an address another
+    tenant's trunk (or the platform itself) uses would hand those calls over."""
+    from trunkline.core.actors import Actor
+    from trunkline.telephony.nodes import pbx_node_create
+
+    first, second = make_tenant(admin, name="First"), make_tenant(admin, name="Second")
+    mine = {"name": "PBX", "auth_mode": "ip", "allowed_ips": ["198.51.100.0/24"]}
+    assert api.post(trunks(first), mine).status_code == 201
+    for addresses in (["198.51.100.77"], ["198.51.100.0/25"], ["198.51.100.0/24"]):
+        taken = api.post(trunks(second), {**mine, "allowed_ips": addresses})
+        assert taken.status_code == 409, taken.json()
+        assert taken.json()["error"]["type"] == "address_taken"
+    assert api.post(trunks(second), {**mine, "allowed_ips": ["198.51.101.5"]}).status_code == 201
+    pbx_node_create(
+        actor=Actor.system(), fields={"name": "pbx-1", "address": "203.0.113.40", "capacity": 10}
+    )
+    node = api.post(trunks(first), {**mine, "name": "Other", "allowed_ips": ["203.0.113.0/24"]})
+    assert node.status_code == 422 and "platform's own" in node.json()["error"]["message"]
+    assert SipTrunk.objects.count() == 2

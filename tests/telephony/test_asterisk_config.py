@@ -90,12 +90,25 @@ def test_a_tenants_dialplan_reaches_only_its_own_contexts(api, admin, acme):
         assert targets - defined - shared == set()
 
 
+def matches(pattern: str, number: str) -> bool:
+    """Whether an Asterisk extension pattern (or plain name) matches the number dialled."""
+    if not pattern.startswith("_"):
+        return pattern == number
+    classes = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}
+    regex = "".join(classes.get(ch, re.escape(ch)) for ch in pattern[1:])
+    return re.fullmatch(regex, number) is not None
+
+
 def test_911_is_dialled_directly_from_every_phone_and_trunk(acme):
     tenant, _ = acme
     files = tenant_files(tenant)
     found = contexts(files["extensions.conf"])
     phones = found["t-acme-phones"]
     assert "include => t-acme-emergency" in phones.splitlines()[1]  # before anything else
+    # …and none of the phones' own patterns (matched before any include) takes them.
+    own = re.findall(r"^exten => ([^,]+),1,", phones, re.M)
+    assert own and not [p for p in own for n in ("911", "933", "9911") if matches(p, n)]
+    assert matches("_NXXNXXXXXX", "5015550123") and matches("_+X.", "+15015550123")
     emergency = found["t-acme-emergency"]
     for number in ("911", "933"):
         assert f"exten => {number},1,Gosub(trunkline-emergency,s,1(${{EXTEN}}))" in emergency
@@ -112,9 +125,15 @@ def test_a_suspended_tenant_reaches_only_the_announcement_and_911(admin, acme):
     tenant.refresh_from_db()
     text = tenant_files(tenant)["extensions.conf"]
     found = contexts(text)
-    assert set(found) == {"t-acme-phones", "t-acme-emergency", "t-acme-in"}
-    assert "Goto(trunkline-service-interrupted,s,1)" in found["t-acme-phones"]
-    assert "include => t-acme-emergency" in found["t-acme-phones"]
+    assert set(found) == {"t-acme-phones", "t-acme-emergency", "t-acme-interrupted", "t-acme-in"}
+    # A context's own extensions are matched before its includes: the phones' context
+    # has none, and the emergency numbers are included before the announcement.
+    phones = found["t-acme-phones"]
+    assert "exten =>" not in phones
+    assert phones.index("include => t-acme-emergency") < phones.index(
+        "include => t-acme-interrupted"
+    )
+    assert "Goto(trunkline-service-interrupted,s,1)" in found["t-acme-interrupted"]
     inbound = found["t-acme-in"]
     for number in ("+15015550100", "+15015550101", "+15015550199"):
         assert f"exten => {number},1," in inbound

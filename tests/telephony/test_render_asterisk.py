@@ -5,6 +5,8 @@ the rendered dialplan calls."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -47,12 +49,28 @@ def test_a_render_writes_each_node_then_only_what_changed(api, admin, staff, tmp
     assert result["tenants"] == 2 and result["unchanged"] == 0
     assert sorted(result["written"])[:2] == ["pbx-1/VERSION", "pbx-1/extensions.conf"]
     assert len(result["written"]) == 4 + 8 + 1
+    # Tenants' files first, so a reload between two writes never misses an include.
+    assert result["written"][:8] == sorted(result["written"][:8])
+    assert all("/tenants/" in path for path in result["written"][:8])
+    top = (folder / "extensions.conf").read_text()
+    # Asterisk reads includes from its own folder: they name the files by full path.
+    includes = re.findall(r"^#include (.+)$", top + (folder / "pjsip.conf").read_text(), re.M)
+    assert len(includes) == 4 and all(
+        Path(path).is_absolute() and Path(path).is_file() for path in includes
+    )
+    # The carriers' entry context matches nothing itself: its includes are tried in
+    # order, the tenants' numbers before the catch-all.
+    carrier = top[
+        top.index("[trunkline-from-carrier]") : top.index("[trunkline-from-carrier-unknown]")
+    ]
+    assert "exten =>" not in carrier
+    assert carrier.rstrip().endswith("include => trunkline-from-carrier-unknown")
     for prefix in ("acme", "bayside"):
-        assert (
-            f"#include tenants/{prefix}/extensions.conf" in (folder / "extensions.conf").read_text()
-        )
+        assert f"#include {folder}/tenants/{prefix}/extensions.conf" in top
         assert f"include => t-{prefix}-in" in (folder / "extensions.conf").read_text()
-        assert f"#include tenants/{prefix}/pjsip.conf" in (folder / "pjsip.conf").read_text()
+        assert (
+            f"#include {folder}/tenants/{prefix}/pjsip.conf" in (folder / "pjsip.conf").read_text()
+        )
     version = (folder / "VERSION").read_text().strip()
     assert version == result["nodes"]["pbx-1"] and len(version) == 16
     assert (folder / "tenants/acme/pjsip.conf").stat().st_mode & 0o777 == 0o640
@@ -83,7 +101,7 @@ def test_a_render_writes_each_node_then_only_what_changed(api, admin, staff, tmp
     tenant_delete(actor=actor_for_user(admin), tenant=tenant)
     cancelled = render(tmp_path, capsys)
     assert "pbx-1/tenants/acme/extensions.conf" in cancelled["removed"]
-    assert "#include tenants/acme" not in (folder / "extensions.conf").read_text()
+    assert "tenants/acme" not in (folder / "extensions.conf").read_text()
 
 
 def test_tenants_waiting_for_a_node_are_counted_not_rendered(api, admin, tmp_path, capsys):

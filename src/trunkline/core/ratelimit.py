@@ -62,3 +62,26 @@ def hit(namespace: str, identifier: str, per_minute: int) -> int | None:
 def reset() -> None:
     """Forget every counter (used between tests)."""
     _limiter().storage.reset()
+
+
+@cache
+def _per_minutes(amount: int, minutes: int):
+    from limits import parse
+
+    return parse(f"{amount} per {minutes} minutes")
+
+
+def attempt(namespace: str, identifier: str, *, amount: int, minutes: int) -> int | None:
+    """Count one attempt at something allowed `amount` times in `minutes` (PIN tries);
+    None if allowed, else the seconds until another would be."""
+    limiter = _limiter()
+    item = _per_minutes(amount, minutes)
+    if limiter.hit(item, namespace, identifier):
+        return None
+    stats = limiter.get_window_stats(item, namespace, identifier)
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def attempts_forget(namespace: str, identifier: str, *, amount: int, minutes: int) -> None:
+    """Start the count of `attempt` over (the right PIN was given)."""
+    _limiter().clear(_per_minutes(amount, minutes), namespace, identifier)

@@ -149,6 +149,7 @@ def _authenticate(trunk: SipTrunk, tenant: Tenant, mode: str, addresses, now: da
                 "an IP-authenticated trunk names the addresses its PBX sends from",
                 field="allowed_ips",
             )
+        _addresses_free(trunk)
         trunk.sip_username, trunk.sealed_password, trunk.password_set_at = "", None, None
         return None
     if addresses:
@@ -162,6 +163,37 @@ def _authenticate(trunk: SipTrunk, tenant: Tenant, mode: str, addresses, now: da
         return None
     trunk.sip_username = _username(tenant)
     return sip_password_new(trunk, now)
+
+
+def _addresses_free(trunk: SipTrunk) -> None:
+    """The call engine knows an IP-authenticated trunk by where its calls come from, so no
+    two trunks (of any tenant) may share an address, and none may claim a PBX node's:
+    either would hand one PBX's calls to another tenant."""
+    from trunkline.telephony.models import PbxNode
+
+    mine = [ipaddress.ip_network(a) for a in trunk.allowed_ips]
+    for node_address in PbxNode.objects.values_list("address", flat=True):
+        try:
+            node_ip = ipaddress.ip_address(node_address)
+        except ValueError:
+            continue  # a host name: the call engine's own, not matched by address
+        if any(node_ip in network for network in mine):
+            raise ValidationFailed(
+                f"{node_ip} is one of the platform's own addresses", field="allowed_ips"
+            )
+    others = SipTrunk.objects.filter(auth_mode=Mode.IP).exclude(pk=trunk.pk)
+    for other in others.only("allowed_ips"):
+        for address in other.allowed_ips:
+            theirs = ipaddress.ip_network(address)
+            clash = next(
+                (n for n in mine if n.version == theirs.version and n.overlaps(theirs)), None
+            )
+            if clash is not None:
+                raise Conflict(
+                    f"{clash} is already a trunk's address on this platform",
+                    field="allowed_ips",
+                    type="address_taken",
+                )
 
 
 def _name_free(tenant: Tenant, name: str, keep_id: str = "") -> None:

@@ -4,11 +4,11 @@ a caller typed a voicemail box's PIN (see telephony/asterisk.py)."""
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from ninja import Router, Schema
 from pydantic import Field
 
 from trunkline.accounts.api_auth import scope
+from trunkline.core import ratelimit
 from trunkline.core.errors import NotFound, RateLimited
 from trunkline.core.schemas import InSchema
 from trunkline.pbx.models import Extension, VoicemailBox
@@ -89,12 +89,14 @@ def check_voicemail_pin(request, payload: PinCheckIn):
         box = None
     if box is None:
         raise NotFound("no such voicemail box", field="box_id")
-    key = f"vm-pin-failures:{box.id}"
-    failures = cache.get(key, 0)
-    if failures >= PIN_TRIES:
-        raise RateLimited("too many wrong PINs for this box; try later", retry_after=PIN_WINDOW)
+    # Each try counts before the PIN is looked at, so guesses sent in parallel cannot
+    # get past the limit; the right PIN starts the count over. The counters are the
+    # request-rate limiter's (shared between processes with REDIS_URL).
+    limit = {"amount": PIN_TRIES, "minutes": PIN_WINDOW // 60}
+    wait = ratelimit.attempt("vm-pin", box.id, **limit)
+    if wait is not None:
+        raise RateLimited("too many wrong PINs for this box; try later", retry_after=wait)
     if not voicemail_pin_matches(box, payload.pin):
-        cache.set(key, failures + 1, PIN_WINDOW)
         return {"valid": False, "mailbox": None, "context": None}
-    cache.delete(key)
+    ratelimit.attempts_forget("vm-pin", box.id, **limit)
     return {"valid": True, "mailbox": box.id, "context": context(tenant)}

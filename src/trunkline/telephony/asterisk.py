@@ -101,6 +101,8 @@ def _trunk_sections(system: PhoneSystem, trunk: SipTrunk, *, secrets: bool) -> l
 
     tenant = system.tenant
     name = dialplan.trunk_endpoint(tenant, trunk)
+    known_as = _trunk_number(system, trunk)
+    emergency = dialplan.registered_number(system) or known_as
     lines = [
         f"[{name}]",
         f"; SIP trunk {dialplan._comment(trunk.name)} ({trunk.id}), {trunk.auth_mode}",
@@ -110,9 +112,11 @@ def _trunk_sections(system: PhoneSystem, trunk: SipTrunk, *, secrets: bool) -> l
         f"aors={name}",
         f"set_var=__TL_TENANT={tenant.id}",
         f"set_var=__TL_TRUNK={trunk.id}",
-        f"set_var=__TL_EMERGENCY_CID={dialplan._first_number(system)}",
+        f"set_var=__TL_OUTBOUND_CID={known_as}",
+        f"set_var=__TL_EMERGENCY_CID={emergency}",
     ]
     if trunk.auth_mode == SipTrunk.AuthMode.REGISTRATION:
+        lines.append("identify_by=username")
         ha1 = digest_ha1(trunk.sip_username, sip_domain(tenant), trunk_password(trunk))
         lines += [
             f"auth={name}",
@@ -134,6 +138,9 @@ def _trunk_sections(system: PhoneSystem, trunk: SipTrunk, *, secrets: bool) -> l
         return lines
     hosts = [a for a in trunk.allowed_ips if "/" not in a]
     lines += [
+        # Known by its addresses only: with no auth, a From user naming the endpoint
+        # must not be enough to be taken for it.
+        "identify_by=ip",
         "",
         f"[{name}]",
         "type=identify",
@@ -151,13 +158,25 @@ def _trunk_sections(system: PhoneSystem, trunk: SipTrunk, *, secrets: bool) -> l
     return lines
 
 
+def _trunk_number(system: PhoneSystem, trunk: SipTrunk) -> str:
+    """The number a trunk's outgoing calls are known by: the first DID routed to it, else
+    the tenant's first number."""
+    for number in system.numbers:
+        route = number.route or {}
+        if route.get("type") == "trunk" and route.get("id") == trunk.id:
+            return number.e164
+    return dialplan._first_number(system)
+
+
 def pjsip_conf(system: PhoneSystem, *, secrets: bool) -> list[str]:
     tenant = system.tenant
     ha1s = dict(SipSubscriber.objects.filter(tenant=tenant).values_list("device_id", "ha1"))
     lines = [f"; tenant {dialplan._comment(tenant.name)} ({tenant.id})", ""]
     for extension in system.extensions:
         for device in system.devices.get(extension.id, []):
-            lines += _device_sections(system, device, ha1s.get(device.id), secrets=secrets)
+            if not ha1s.get(device.id):
+                continue  # not in the credentials directory: it could not authenticate
+            lines += _device_sections(system, device, ha1s[device.id], secrets=secrets)
     for trunk in system.trunks:
         lines += _trunk_sections(system, trunk, secrets=secrets)
     return lines
@@ -178,7 +197,7 @@ def tenant_files(tenant: Tenant, *, secrets: bool = True) -> dict[str, str]:
         "pjsip.conf": _text(pjsip_conf(system, secrets=secrets)),
         "extensions.conf": _text(dialplan.extensions_conf(system)),
         "queues.conf": _text(dialplan.queues_conf(system) if system.in_service else []),
-        "voicemail.conf": _text(dialplan.voicemail_conf(system)),
+        "voicemail.conf": _text(dialplan.voicemail_conf(system, secrets=secrets)),
     }
 
 
@@ -217,18 +236,27 @@ def _tenants_on(node: PbxNode) -> list[Tenant]:
     )
 
 
-def node_tree(node: PbxNode) -> NodeTree:
+def node_tree(node: PbxNode, root: str = "") -> NodeTree:
+    """The node's files. `root` is the folder they will be written to: Asterisk reads an
+    `#include` from its own configuration folder, not from the including file's, so the
+    includes name the tenants' files by absolute path."""
     tree = NodeTree(node=node, tenants=_tenants_on(node))
+    prefix = f"{root.rstrip('/')}/" if root else ""
     names = {name: [] for name in TENANT_FILES}
     for tenant in tree.tenants:
         for name, text in tenant_files(tenant).items():
             path = f"tenants/{tenant.sip_prefix}/{name}"
             tree.files[path] = text
-            names[name].append(path)
+            names[name].append(prefix + path)
     carriers = [
         "[trunkline-from-carrier]",
         "; calls from the carriers: each tenant's numbers",
         *(f"include => {context(t, 'in')}" for t in tree.tenants),
+        # Last, and in a context of its own: a context's own extensions are matched
+        # before its includes, so a pattern here would take every tenant's numbers.
+        "include => trunkline-from-carrier-unknown",
+        "",
+        "[trunkline-from-carrier-unknown]",
         "exten => _X.,1,Goto(trunkline-not-configured,s,1)",
         "exten => _+X.,1,Goto(trunkline-not-configured,s,1)",
     ]
@@ -258,7 +286,9 @@ def node_tree(node: PbxNode) -> NodeTree:
     tree.files["voicemail.conf"] = (
         HEADER
         + head
-        + "[general]\nformat=wav49|wav\nmaxsecs=300\n\n"
+        + "[general]\nformat=wav49|wav\nmaxsecs=300\n"
+        + "; PINs live in Trunkline (as hashes) and are changed there, not from the phone\n"
+        + "externpass=/bin/false\n\n"
         + "".join(f"#include {path}\n" for path in names["voicemail.conf"])
     )
     return tree
@@ -303,10 +333,14 @@ def render_asterisk(out_dir: Path, *, node_name: str | None = None) -> RenderRes
         .count()
     )
     for node in nodes:
-        tree = node_tree(node)
-        folder = out_dir / node.name
+        folder = (out_dir / node.name).absolute()
+        tree = node_tree(node, str(folder))
         result.tenants += len(tree.tenants)
-        for path, text in sorted(tree.files.items()):
+        # The tenants' files before the node's, which include them: a reload in between
+        # never finds an include missing.
+        for path, text in sorted(
+            tree.files.items(), key=lambda item: ("/" not in item[0], item[0])
+        ):
             target = folder / path
             if target.is_file() and target.read_text() == text:
                 result.unchanged += 1

@@ -129,18 +129,33 @@ def outbound_caller_id(system: PhoneSystem, extension: Extension) -> str:
     return chosen or system.number_of(extension.main_number_id) or _first_number(system)
 
 
+def registered_number(system: PhoneSystem) -> str:
+    """The tenant's first number with a registered E911 address ('' when none)."""
+    for number in system.numbers:
+        if number.e911_status == PhoneNumber.E911Status.REGISTERED:
+            return number.e164
+    return ""
+
+
 def emergency_caller_id(system: PhoneSystem, extension: Extension) -> str:
-    """The number 911 sees: the user's own number when it has a registered E911 address
-    (the dispatchable location of that user), else any of the tenant's numbers that has
-    one, else the number the user's calls show (the authorization flags it)."""
-    registered = [n for n in system.numbers if n.e911_status == PhoneNumber.E911Status.REGISTERED]
-    for candidate in (extension.main_number_id,):
-        for number in registered:
-            if number.id == candidate:
-                return number.e164
-    if registered:
-        return registered[0].e164
-    return outbound_caller_id(system, extension)
+    """The number 911 sees, whose registered E911 address is the dispatchable location:
+    the user's main number, else the caller ID its calls show, else a number routed to
+    the user, when one of them has a registered address; else any of the tenant's
+    numbers that has one; else the number the user's calls show (the authorization then
+    flags the call)."""
+    registered = {
+        n.e164 for n in system.numbers if n.e911_status == PhoneNumber.E911Status.REGISTERED
+    }
+    routed = [
+        n.e164
+        for n in system.numbers
+        if (n.route or {}).get("type") == "extension" and n.route.get("id") == extension.id
+    ]
+    own = [system.number_of(extension.main_number_id), outbound_caller_id(system, extension)]
+    for candidate in [*own, *routed]:
+        if candidate and candidate in registered:
+            return candidate
+    return registered_number(system) or outbound_caller_id(system, extension)
 
 
 def _first_number(system: PhoneSystem) -> str:
@@ -172,7 +187,7 @@ def destination(system: PhoneSystem, target: dict | None, *, fallback: str) -> l
     if kind == "voicemail":
         return [f"Goto({context(tenant, 'vm', found.id)},s,1)"]
     if kind == "trunk":
-        return [f"Goto({context(tenant, 'trunk', found.id)},${{EXTEN}},1)"]
+        return [f"Goto({context(tenant, 'trunk', found.id)},s,1)"]
     return [fallback]
 
 
@@ -315,7 +330,9 @@ def user_context(system: PhoneSystem, extension: Extension) -> list[str]:
                 add(' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)')
         add(' same => n,GotoIf($["${DIALSTATUS}" = "CHANUNAVAIL"]?unreachable)')
         add(" same => n,Goto(noanswer)")
-    voicemail_busy = [own_box[0].replace(",s,1)", ",busy,1)")] if own_box else ["Busy(10)"]
+    voicemail_busy = (
+        [own_box[0].replace(",s,1)", ",busy,1)")] if own_box else ["Busy(10)", "Hangup(17)"]
+    )
     lines += _steps("noanswer", forward("forward_no_reply", own_box or ["Hangup(19)"]))
     lines += _steps("busy", forward("forward_busy", voicemail_busy))
     lines += _steps("unreachable", forward("forward_unreachable", own_box or ["Hangup(20)"]))
@@ -326,7 +343,7 @@ def user_context(system: PhoneSystem, extension: Extension) -> list[str]:
             f"selective{index + 1}",
             destination(system, rule["destination"], fallback="Hangup()"),
         )
-    lines += _steps("reject", ["Playback(ss-noservice)", "Hangup(21)"])
+    lines += _steps("reject", ["Playback(ss-noservice,noanswer)", "Hangup(21)"])
     lines += _steps("done", ["Hangup()"])
     return lines
 
@@ -350,7 +367,9 @@ def _auto_attendant(system: PhoneSystem, flow: CallFlow) -> list[str]:
     business = f"{menu_ctx[config['business_hours_menu']]},s,1"
     after, holiday = config.get("after_hours_menu"), config.get("holiday_menu")
     if schedule is not None and (after or holiday):
-        holiday_target = f"{menu_ctx[holiday]},s,1" if holiday else None
+        # A holiday without a holiday menu is closed: the after-hours menu answers.
+        closed_menu = holiday or after
+        holiday_target = f"{menu_ctx[closed_menu]},s,1"
         for step in schedule_jumps(schedule, open_label=business, holiday_label=holiday_target):
             lines.append(f" same => n,{step}")
         lines.append(
@@ -511,7 +530,7 @@ def _unusable_password(box: VoicemailBox) -> str:
     return str(int(mac.hexdigest()[:15], 16))[:12]
 
 
-def voicemail_conf(system: PhoneSystem) -> list[str]:
+def voicemail_conf(system: PhoneSystem, *, secrets: bool = True) -> list[str]:
     lines = [f"[{context(system.tenant)}]"]
     for box in system.boxes:
         options = [
@@ -523,9 +542,9 @@ def voicemail_conf(system: PhoneSystem) -> list[str]:
         # Asterisk's parser are not allowed: the first goes here, the rest are sent by
         # Trunkline's notification).
         first_email = box.emails[0] if box.emails else ""
+        password = _unusable_password(box) if secrets else "(hidden)"
         lines.append(
-            f"{box.id} => {_unusable_password(box)},{_quote(box.name)},{first_email},,"
-            f"{'|'.join(options)}"
+            f"{box.id} => {password},{_quote(box.name)},{first_email},,{'|'.join(options)}"
         )
         if emails and len(box.emails) > 1:
             lines.append(f"; also to {emails.replace(',', ' ')}")
@@ -552,6 +571,8 @@ def _voicemail_contexts(system: PhoneSystem) -> list[str]:
 
 
 def _trunk_contexts(system: PhoneSystem) -> list[str]:
+    """Calls to a customer's PBX: the number called (a DID routed there, `TL_DID`) is
+    handed on, digits and + only; at most `max_channels` at once."""
     lines: list[str] = []
     for trunk in system.trunks:
         endpoint = trunk_endpoint(system.tenant, trunk)
@@ -559,12 +580,13 @@ def _trunk_contexts(system: PhoneSystem) -> list[str]:
             "",
             f"[{context(system.tenant, 'trunk', trunk.id)}]",
             f"; SIP trunk {_comment(trunk.name)}, at most {trunk.max_channels} calls",
-            f"exten => _X.,1,Set(GROUP(trunk)={trunk.id})",
+            "exten => s,1,Set(TL_NUMBER=${FILTER(0-9+,${TL_DID})})",
+            ' same => n,GotoIf($["${TL_NUMBER}" = ""]?full)',
+            f" same => n,Set(GROUP(trunk)={trunk.id})",
             f" same => n,GotoIf($[${{GROUP_COUNT({trunk.id}@trunk)}} > {trunk.max_channels}]?full)",
-            f" same => n,Dial(PJSIP/${{EXTEN}}@{endpoint})",
+            f" same => n,Dial(PJSIP/${{TL_NUMBER}}@{endpoint})",
             " same => n,Hangup()",
             " same => n(full),Congestion(5)",
-            "exten => _+X.,1,Goto(${EXTEN:1},1)",
         ]
     return lines
 
@@ -631,8 +653,16 @@ def _phones(system: PhoneSystem) -> list[str]:
         f"include => {context(tenant, 'emergency')}",
     ]
     if not system.in_service:
-        lines += _exten("_X.", ["Goto(trunkline-service-interrupted,s,1)"])
-        lines += _exten("_*X.", ["Goto(trunkline-service-interrupted,s,1)"])
+        # In a context of their own, included after the emergency numbers: a context's
+        # own extensions are matched before its includes, so `_X.` here would take 911.
+        lines += [
+            f"include => {context(tenant, 'interrupted')}",
+            "",
+            f"[{context(tenant, 'interrupted')}]",
+            *_exten("_X.", ["Goto(trunkline-service-interrupted,s,1)"]),
+            *_exten("_*X.", ["Goto(trunkline-service-interrupted,s,1)"]),
+            *_exten("_+X.", ["Goto(trunkline-service-interrupted,s,1)"]),
+        ]
         return lines
     lines.append(f"include => {context(tenant, 'dialable')}")
     lines += _exten("*97", ["Gosub(trunkline-voicemail-main,s,1(${TL_TENANT}))", "Hangup()"])

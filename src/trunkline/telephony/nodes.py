@@ -260,7 +260,15 @@ def tenant_place(tenant: Tenant, now: datetime) -> TenantPlacement | None:
     node = least_loaded_node()
     if node is None:
         return None
-    return TenantPlacement.objects.create(tenant=tenant, node=node, placed_at=now)
+    placement = TenantPlacement.objects.create(tenant=tenant, node=node, placed_at=now)
+    # The new row's foreign key holds the node against a change (staff's FOR UPDATE
+    # waits for this transaction), and this read sees any change made before it: a node
+    # taken out of service meanwhile is not kept, without making tenant creations queue
+    # on the node.
+    if not PbxNode.objects.filter(pk=node.pk, status=Status.ACTIVE).exists():
+        placement.delete()
+        return None
+    return placement
 
 
 def tenants_place_waiting(*, now: datetime) -> int:
@@ -313,3 +321,12 @@ def tenant_move(
             after={"node_id": node.id},
         )
     return placement
+
+
+def placement_follow_tenant(tenant: Tenant, now: datetime | None = None) -> None:
+    """A cancelled tenant leaves its node (it is no longer rendered nor counted in the
+    node's load); a tenant back in service without a node is placed again."""
+    if tenant.status == Tenant.Status.CANCELLED:
+        TenantPlacement.objects.filter(tenant=tenant).delete()
+    elif not TenantPlacement.objects.filter(tenant=tenant).exists():
+        tenant_place(tenant, now or timezone.now())

@@ -332,9 +332,11 @@ def _record_status(
 
 def _status_reaches_sip(tenant: Tenant) -> None:
     """A suspended or cancelled tenant's phones stop registering in the same commit."""
+    from trunkline.telephony.nodes import placement_follow_tenant
     from trunkline.telephony.subscribers import subscribers_follow_tenant
 
     subscribers_follow_tenant(tenant=tenant)
+    placement_follow_tenant(tenant)
 
 
 def _change_status(
