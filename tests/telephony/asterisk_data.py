@@ -228,7 +228,9 @@ def build_phone_system(api, admin, *, name="Acme Plumbing", prefix="acme", area=
             {
                 "name": "Warehouse PBX",
                 "auth_mode": "ip",
-                "allowed_ips": ["203.0.113.10", "198.51.100.0/24"],
+                "allowed_ips": (
+                    ["203.0.113.10", "198.51.100.0/24"] if area == "501" else ["203.0.113.11"]
+                ),
                 "max_channels": 4,
             },
         )

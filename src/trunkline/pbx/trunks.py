@@ -189,8 +189,9 @@ def _addresses_free(trunk: SipTrunk) -> None:
                 (n for n in mine if n.version == theirs.version and n.overlaps(theirs)), None
             )
             if clash is not None:
+                shown = clash.network_address if clash.num_addresses == 1 else clash
                 raise Conflict(
-                    f"{clash} is already a trunk's address on this platform",
+                    f"{shown} is already a trunk's address on this platform",
                     field="allowed_ips",
                     type="address_taken",
                 )
