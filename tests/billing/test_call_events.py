@@ -12,6 +12,7 @@ from tests.billing.master_csv import row
 from tests.core.capture import capture_events
 from tests.factories import make_partner, make_tenant
 from trunkline.billing.call_events import dollars
+from trunkline.billing.cdr_tail import CdrTail
 from trunkline.core.actors import Actor
 from trunkline.core.events import EVENT_TYPES
 from trunkline.core.models import Event
@@ -148,6 +149,35 @@ def test_events_match_the_published_schema(client, api, partner, tenant):
         EVENT_TYPES[event.type].data_schema.model_validate(event.payload)
     missing = {**events[0].envelope(), "data": {"call": {"id": "cdr_1"}}}
     assert not validator.is_valid(missing)
+
+
+def test_a_followed_master_csv_gives_the_same_events(tmp_path, partner, tenant):
+    subscribe(partner)
+    master = tmp_path / "Master.csv"
+    master.write_text(
+        row("csv.1")
+        + row("csv.2", answered=False)
+        + row("csv.3", direction="inbound")
+        + row("csv.4", direction="inbound", answered=False)
+        + row("csv.5", direction="internal", src="101", dst="102")
+        + row("csv.6", account="nobody")
+    )
+    tail = CdrTail(master)
+    with capture_events() as events:
+        assert tail.step().accepted == 5
+    assert {call_id: event.type for call_id, event in by_call_id(events).items()} == {
+        "csv.1": "call.completed",
+        "csv.2": "call.failed",
+        "csv.3": "inbound_call.completed",
+        "csv.4": "inbound_call.abandoned",
+    }
+    assert WebhookDelivery.objects.count() == 4
+    # The same lines read again (the position lost) are duplicates: no event.
+    from trunkline.billing.models import CdrSource
+
+    CdrSource.objects.all().delete()
+    with capture_events([]):
+        assert CdrTail(master).step().duplicates == 5
 
 
 def test_the_one_shot_import_gives_events_too(tmp_path, capsys, partner, tenant):

@@ -94,6 +94,7 @@ PREFIXES = (
     "cfl",
     "vmb",
     "trk",
+    "cds",
 )
 
 
