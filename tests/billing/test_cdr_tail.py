@@ -157,6 +157,19 @@ def test_a_file_replaced_while_not_followed_starts_from_byte_0_and_says_so(maste
     assert stored_call_ids() == ["f.1", "f.2", "f.3"]
 
 
+def test_an_empty_file_after_a_rotation_is_reported_once(master, tenant):
+    tail = CdrTail(master)
+    master.write_text(row("f.4"))
+    tail.step()
+    master.rename(master.with_name("Master.csv.1"))
+    master.write_text("")  # logrotate's create: the new file is empty until the next call
+    assert tail.step().restarted == "rotated"
+    quiet = tail.step()
+    assert not quiet.changed and CdrSource.objects.get().offset == 0
+    master.write_text(row("f.5"))
+    assert (tail.step().accepted, CdrSource.objects.get().offset) == (1, master.stat().st_size)
+
+
 def test_a_truncated_file_starts_again_from_byte_0(master, tenant):
     tail = CdrTail(master)
     master.write_text(row("g.1") + row("g.2") + row("g.3"))

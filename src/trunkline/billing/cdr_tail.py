@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F
 from django.utils import timezone
 
 from trunkline.billing import cdrs
@@ -155,15 +155,19 @@ class CdrTail:
             current = os.stat(self.path)
         except FileNotFoundError:
             current = None
+        read_to_its_end = False  # the file the offset belongs to, through the handle
         if self._handle is not None:
             held = os.fstat(self._handle.fileno())
             if current is None or _identity(current) != _identity(held):
                 # Moved away (rotated) or deleted: what it got before that is read first.
                 if _identity(held) == (source.device, source.inode):
                     position = _Position.of(source)
-                    self._read(self._handle, position, position, result, stop, reset=False)
+                    self._read(self._handle, position, position, result, stop)
                     result.drained, result.lines = result.lines, 0
+                    read_to_its_end = not result.moved
                     source = CdrSource.objects.get(pk=source.pk)
+                    if stop is not None and stop.is_set():
+                        return result  # asked to stop before its end: keep the handle
                 self.close()
         if current is None:
             result.missing, result.offset = True, source.offset
@@ -175,7 +179,7 @@ class CdrTail:
         here = _Position(*_identity(stat), _first_line_sha256(self._handle), 0)
         if stored.offset:
             if (here.device, here.inode) != (stored.device, stored.inode):
-                result.restarted = "rotated" if result.drained else "replaced"
+                result.restarted = "rotated" if read_to_its_end else "replaced"
             elif stat.st_size < stored.offset or here.first_line_sha256 != stored.first_line_sha256:
                 result.restarted = "truncated"  # cut, and perhaps written past the offset again
             if result.restarted in ("replaced", "truncated"):
@@ -185,17 +189,25 @@ class CdrTail:
                     "here. If they are in a rotated copy, import that once with `trunkline "
                     "import-cdrs FILE` (records already stored are skipped)."
                 )
-        if not result.restarted:
-            here = _Position(here.device, here.inode, here.first_line_sha256, stored.offset)
-        self._read(self._handle, stored, here, result, stop, reset=bool(result.restarted))
+        if result.restarted:
+            # Start this file from 0 in a transaction of its own: if the first batch is a
+            # while coming (an empty new file), later rounds see nothing to restart.
+            here = _Position(here.device, here.inode, "", 0)
+            if not _position_move(self.path, stored, here, lines=0, counters=(0, 0, 0)):
+                result.moved = True
+                result.offset = CdrSource.objects.get(pk=source.pk).offset
+                return result
+            stored = here
+        else:
+            here = replace(here, offset=stored.offset)
+        self._read(self._handle, stored, here, result, stop)
         return result
 
-    def _read(self, handle, stored: _Position, start: _Position, result, stop, *, reset):
+    def _read(self, handle, stored: _Position, start: _Position, result, stop) -> None:
         """Consume complete lines from `start.offset` to the end, batch by batch, each
         batch in one transaction with the offset it reaches. `stored` is the position
-        the database holds now; `reset`: this file's counters start again from 0."""
+        the database holds now."""
         before = CdrSource.objects.get(path=self.path)
-        reading_from = start.offset
         handle.seek(start.offset)
         now = timezone.now()
         connection = transaction.get_connection()
@@ -206,7 +218,7 @@ class CdrTail:
             pipeline = connection.vendor in cdrs.PIPELINED_VENDORS
         importer, writer = None, None
         expected, offset = stored, start.offset
-        lines_done = 0 if reset else before.lines
+        lines_done = before.lines
         try:
             with ExitStack() as stack:
                 while not (stop is not None and stop.is_set()):
@@ -234,14 +246,13 @@ class CdrTail:
                         successor=successor,
                         lines=lines_done,
                         duplicates_in_batch=importer.result.duplicates - duplicates_before,
-                        reset=reset,
                         now=now,
                     )
                     if writer is not None:
                         writer.put(job)
                     else:
                         _commit_job(job)
-                    expected, reset = successor, False
+                    expected = successor
                 if writer is not None:
                     writer.finish()
         except SourceMoved:
@@ -250,16 +261,11 @@ class CdrTail:
         result.offset = after.offset
         if importer is None or result.moved or after.updated_at == before.updated_at:
             return
-        # The stored counters moved with the batches, in their transactions; a file read
-        # again from its start began them again.
-        if reading_from == 0:
-            base = (0, 0, 0, 0)
-        else:
-            base = (before.lines, before.accepted, before.duplicates, before.rejected)
-        result.lines += after.lines - base[0]
-        result.accepted += after.accepted - base[1]
-        result.duplicates += after.duplicates - base[2]
-        result.rejected += after.rejected - base[3]
+        # The stored counters moved with the batches, in their transactions.
+        result.lines += after.lines - before.lines
+        result.accepted += after.accepted - before.accepted
+        result.duplicates += after.duplicates - before.duplicates
+        result.rejected += after.rejected - before.rejected
         result.rejections.extend(importer.result.rejected[:REJECTIONS_SHOWN])
 
     def _rate_book(self) -> RateBook:
@@ -281,7 +287,6 @@ class _Job:
     successor: _Position  # what it holds after the batch
     lines: int
     duplicates_in_batch: int  # repeated within the batch, found while preparing it
-    reset: bool  # the file's counters start again
     now: datetime
 
 
@@ -289,29 +294,41 @@ def _commit_job(job: _Job) -> tuple[int, int]:
     """Store a batch and move the offset past it, in one transaction."""
 
     def move_offset(accepted: int, duplicates: int) -> None:
-        expected, successor = job.expected, job.successor
-        counted = Value(0) if job.reset else None
-        moved = CdrSource.objects.filter(
-            path=job.path,
-            device=expected.device,
-            inode=expected.inode,
-            first_line_sha256=expected.first_line_sha256,
-            offset=expected.offset,
-        ).update(
-            device=successor.device,
-            inode=successor.inode,
-            first_line_sha256=successor.first_line_sha256,
-            offset=successor.offset,
-            lines=job.lines,
-            accepted=(counted or F("accepted")) + accepted,
-            duplicates=(counted or F("duplicates")) + duplicates + job.duplicates_in_batch,
-            rejected=(counted or F("rejected")) + len(job.batch.rejected),
-            updated_at=job.now,
-        )
-        if moved != 1:
+        counts = (accepted, duplicates + job.duplicates_in_batch, len(job.batch.rejected))
+        if not _position_move(
+            job.path, job.expected, job.successor, lines=job.lines, added=counts, now=job.now
+        ):
             raise SourceMoved(job.path)
 
     return job.importer.commit(job.batch, also=move_offset)
+
+
+def _position_move(
+    path, expected: _Position, successor: _Position, *, lines, counters=None, added=None, now=None
+) -> bool:
+    """Move the stored position from `expected` to `successor`, if it still holds
+    `expected`; the file's counters set to `counters` or increased by `added`."""
+    names = ("accepted", "duplicates", "rejected")
+    if counters is not None:
+        values = dict(zip(names, counters, strict=True))
+    else:
+        values = {name: F(name) + count for name, count in zip(names, added, strict=True)}
+    moved = CdrSource.objects.filter(
+        path=path,
+        device=expected.device,
+        inode=expected.inode,
+        first_line_sha256=expected.first_line_sha256,
+        offset=expected.offset,
+    ).update(
+        device=successor.device,
+        inode=successor.inode,
+        first_line_sha256=successor.first_line_sha256,
+        offset=successor.offset,
+        lines=lines,
+        updated_at=now or timezone.now(),
+        **values,
+    )
+    return moved == 1
 
 
 def _complete_lines(handle, batch_size: int) -> tuple[list[bytes], int, int]:
