@@ -228,8 +228,11 @@ class CdrTail:
                     if importer is None:
                         book = self._rate_book()
                         importer = cdrs.csv_importer(book, zone=self.zone, now=now)
-                        if pipeline:
-                            writer = stack.enter_context(cdrs.pipelined_writer(_commit_job))
+                    elif pipeline and writer is None:
+                        # A backlog (a second batch in one round): the writer thread
+                        # stores from here on. A round of one batch, the usual case once
+                        # caught up, costs no thread and no second connection.
+                        writer = stack.enter_context(cdrs.pipelined_writer(_commit_job))
                     if offset == 0:
                         # Only now is the first line surely complete.
                         start = replace(start, first_line_sha256=_first_line_sha256(handle))
