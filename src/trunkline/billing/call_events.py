@@ -11,8 +11,8 @@ catalogue's call events are about calls to and from the outside world.
 Events are written only for partners with an active webhook endpoint subscribed to the
 type. Events are read nowhere but through their webhook deliveries, which are made when
 the event is written, so an event no endpoint subscribes to could never be seen; writing
-one for each of a million records would cost the import more than a third of its speed
-(docs/performance.md, "Call events").
+one for each of a million records would cost the import a quarter to a third of its speed
+(docs/performance.md, "Call events and following Master.csv").
 """
 
 from __future__ import annotations
