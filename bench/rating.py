@@ -14,6 +14,13 @@ and end: on a shared machine wall-clock rates vary with other work, CPU per reco
 
     .venv/bin/python bench/rating.py [--records 1000000] [--skip-import]
         [--database-url postgres://…/postgres] [--json out.json]
+        [--subscribe N] [--follow]
+
+`--subscribe N` gives N of the 5 partners a webhook endpoint subscribed to the four call
+events, so the import writes an event and a delivery for each of their records (nothing
+listens at the address, and no worker runs: the deliveries stay pending). `--follow`
+imports with `import-cdrs --follow --once`, the follower's path, instead of the one-shot
+import. The result counts the event and delivery rows written.
 
 Only local files and 127.0.0.1 are touched. docs/performance.md has the figures.
 """
@@ -200,10 +207,16 @@ _SETUP = textwrap.dedent(
     for did_class, rate in (("local", 2000), ("toll_free", 7000)):
         InboundRate.objects.create(provider=provider, did_class=did_class, per_minute_micros=rate,
                                    first_increment=6, step_increment=6, effective_from=since)
+    from trunkline.webhooks.services import endpoint_create
+
     prefixes = []
     for p in range(5):
         partner, _ = partner_create(actor=Actor.system(), company_name=f"Bench Partner {p}",
                                     email=f"bench{p}@example.com", password="Bench-password-2026!")
+        if p < spec["subscribe"]:  # nothing listens there: the deliveries stay pending
+            endpoint_create(actor=Actor.system(partner=partner), url="http://127.0.0.1:9/calls",
+                            events=["call.completed", "call.failed", "inbound_call.completed",
+                                    "inbound_call.abandoned"])
         for t in range(40):
             tenant = tenant_create(actor=Actor.system(partner=partner), name=f"Bench {p}-{t}",
                                    billing_email="ops@example.com", sip_prefix=f"b{p}x{t}",
@@ -250,12 +263,13 @@ def _watch_peak(pid: int, done: threading.Event, peak_kb: list[int]) -> None:
                 peak_kb[0] = max(peak_kb[0], int(line.split()[1]))
 
 
-def end_to_end(count: int, database_url: str) -> dict:
+def end_to_end(count: int, database_url: str, subscribe: int = 0, follow: bool = False) -> dict:
     directory = Path(tempfile.mkdtemp(prefix="trunkline-rating-"))
     env = dict(
         os.environ,
         TRUNKLINE_VAR_DIR=str(directory / "var"),
         DJANGO_SETTINGS_MODULE="trunkline.settings",
+        TRUNKLINE_WEBHOOK_ALLOW_PRIVATE="1",
     )
     drop = None
     if database_url:
@@ -281,6 +295,7 @@ def end_to_end(count: int, database_url: str) -> dict:
             + [(p, rng.randint(3_000, 600_000), 60, 60) for p in prefixes[: PREFIX_COUNT // 2]]
             + [("1", 5_000, 6, 6)],
             "sell": [(p, rng.randint(5_000, 900_000)) for p in prefixes],
+            "subscribe": subscribe,
         }
         setup = subprocess.run(
             [sys.executable, "-c", _SETUP],
@@ -297,8 +312,12 @@ def end_to_end(count: int, database_url: str) -> dict:
         started = time.perf_counter()
         # The importer's own CPU time, from wait4, and its peak memory, from its VmHWM.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            follow_once = ["--follow", "--once"] if follow else []
             importer = subprocess.Popen(
-                [*_trunkline(), "import-cdrs", str(csv_path)], env=env, stdout=out, stderr=err
+                [*_trunkline(), "import-cdrs", *follow_once, str(csv_path)],
+                env=env,
+                stdout=out,
+                stderr=err,
             )
             peak_kb = [0]
             done = threading.Event()
@@ -312,11 +331,17 @@ def end_to_end(count: int, database_url: str) -> dict:
             out.seek(0), err.seek(0)
             if importer.returncode != 0:
                 raise SystemExit(f"import failed:\n{err.read()}")
-            result = json.loads(out.read())
+            result = json.loads(out.read().strip().splitlines()[-1])
+            events = _count_rows(env, database_url, "core_event")
+            deliveries = _count_rows(env, database_url, "webhooks_webhookdelivery")
         cpu = usage.ru_utime + usage.ru_stime
         return {
             "database": "postgresql" if database_url else "sqlite",
+            "mode": "--follow --once" if follow else "one-shot",
+            "partners_subscribed": subscribe,
             "records": count,
+            "events": events,
+            "deliveries": deliveries,
             "accepted": result["accepted"],
             "rejected": result["rejected"],
             "seconds": round(elapsed, 1),
@@ -332,6 +357,18 @@ def end_to_end(count: int, database_url: str) -> dict:
             drop()
 
 
+def _count_rows(env: dict, database_url: str, table: str) -> int:
+    if database_url:
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"]) as connection:
+            return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    import sqlite3
+
+    with sqlite3.connect(env["TRUNKLINE_DB"]) as connection:
+        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -339,6 +376,16 @@ def main() -> None:
     parser.add_argument("--skip-pure", action="store_true")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--subscribe",
+        type=int,
+        default=0,
+        choices=range(6),
+        help="partners (of 5) with a webhook endpoint subscribed to the call events",
+    )
+    parser.add_argument(
+        "--follow", action="store_true", help="import with `import-cdrs --follow --once`"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trunkline.settings")
     result = {
@@ -352,7 +399,9 @@ def main() -> None:
     if not args.skip_pure:
         result["pure_rating"] = pure_rating(args.records)
     if not args.skip_import:
-        result["end_to_end"] = end_to_end(args.records, args.database_url)
+        result["end_to_end"] = end_to_end(
+            args.records, args.database_url, subscribe=args.subscribe, follow=args.follow
+        )
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -322,3 +322,67 @@ def test_an_unmigrated_database_is_reported_not_crashed_on(tmp_path):
     assert result.returncode != 0
     assert "migrate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _Lines:
+    """The JSON lines a running command prints, read with a deadline."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process, self.pending = process, b""
+
+    def next(self, seconds: float = 60) -> dict:
+        import select
+
+        deadline = time.monotonic() + seconds
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            assert left > 0, "timed out waiting for the command's next line"
+            readable, _, _ = select.select([self.process.stdout], [], [], left)
+            if readable:
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                assert chunk, f"the command exited ({self.process.wait()})"
+                self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _unknown_account_row(uniqueid: str) -> str:
+    # No tenant has this accountcode: the row is kept as a rejection, and read all the same.
+    return (
+        '"nobody","5015550100","5015550123","nobody-outbound","","PJSIP/nobody-1","","Dial","",'
+        f'"2026-11-10 15:00:00","","2026-11-10 15:00:30",30,0,"NO ANSWER","DOCUMENTATION",'
+        f'"{uniqueid}",""\n'
+    )
+
+
+def test_following_master_csv_stops_cleanly_on_sigterm_and_resumes(cli, tmp_path):
+    master = tmp_path / "Master.csv"
+    master.write_text(_unknown_account_row("t.1") + _unknown_account_row("t.2"))
+    follower = subprocess.Popen(
+        [TRUNKLINE, "import-cdrs", "--follow", "--poll", "0.05", str(master)],
+        env=cli.env, cwd=cli.directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        lines = _Lines(follower)
+        first = lines.next()
+        assert (first["lines"], first["rejected"]) == (2, 2)
+        with master.open("a") as out:
+            out.write(_unknown_account_row("t.3") + _unknown_account_row("t.4")[:20])
+        second = lines.next()
+        assert (second["lines"], second["waiting_bytes"]) == (1, 20)
+        assert second["offset"] == master.stat().st_size - 20
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert b"Traceback" not in follower.stderr.read()
+    follower.stdout.close()
+    follower.stderr.close()
+
+    with master.open("a") as out:
+        out.write(_unknown_account_row("t.4")[20:])
+    resumed = cli.json("import-cdrs", "--follow", "--once", str(master))
+    assert (resumed["lines"], resumed["rejected"]) == (1, 1)
+    assert resumed["offset"] == master.stat().st_size

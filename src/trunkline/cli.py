@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,12 +129,16 @@ def cmd_import_cdrs(args) -> int:
         zone = ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         return _fail(f"--timezone: {args.timezone!r} is not an IANA time zone", 2)
+    if args.follow:
+        return _follow_cdrs(args, zone)
+    if args.once:
+        return _fail("--once goes with --follow", 2)
     try:
         source = sys.stdin if args.file == "-" else open(args.file, newline="", encoding="utf-8")  # noqa: SIM115
     except OSError as error:
         return _fail(f"cannot read {args.file}: {error.strerror}", 2)
     with source:
-        result = cdrs_import_csv(source, zone=zone)
+        result = cdrs_import_csv(source, zone=zone, batch_size=args.batch_size)
     _print_json(
         {
             "accepted": result.accepted,
@@ -143,6 +148,49 @@ def cmd_import_cdrs(args) -> int:
         }
     )
     return 0
+
+
+def _follow_cdrs(args, zone) -> int:
+    """`import-cdrs --follow`: one JSON line per round that read or noticed something."""
+    from trunkline.billing.cdr_tail import CdrTail, cdr_follow
+
+    if args.file == "-":
+        return _fail("--follow reads a file, not standard input", 2)
+    directory = os.path.dirname(os.path.abspath(args.file))
+    if not os.path.isdir(directory):
+        return _fail(f"cannot follow {args.file}: no directory {directory}", 2)
+    stop = threading.Event()
+    tail = CdrTail(args.file, zone=zone, batch_size=args.batch_size)
+    with _stopping_on_signals(stop):
+        try:
+            cdr_follow(
+                tail,
+                stop=stop,
+                poll_seconds=args.poll,
+                once=args.once,
+                report=lambda result: _print_json(result.as_dict()),
+            )
+        finally:
+            tail.close()
+    return 0
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event):
+    """SIGTERM and SIGINT set `stop` while the block runs; the handlers before are put
+    back after it."""
+
+    def request_stop(signum, frame) -> None:
+        stop.set()
+
+    previous = {
+        number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _kinds(value: str | None) -> list[str] | None:
@@ -388,6 +436,16 @@ def _at_least_one(value: str) -> int:
     return number
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600")
+    return seconds
+
+
 def _web_workers(value: str) -> int:
     workers = _at_least_one(value)
     if workers > 1 and not os.environ.get("REDIS_URL"):
@@ -484,6 +542,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cdrs.add_argument("file", help="the CSV file, or - for standard input")
     cdrs.add_argument("--timezone", default="UTC", help="the call engine's clock (IANA name)")
+    cdrs.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading as lines are appended, resuming where the last run stopped",
+    )
+    cdrs.add_argument(
+        "--poll",
+        type=_positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --follow: how often to look for new lines (default 1)",
+    )
+    cdrs.add_argument(
+        "--once",
+        action="store_true",
+        help="with --follow: read what is there now, store the offset, and exit",
+    )
+    cdrs.add_argument(
+        "--batch-size",
+        type=_at_least_one,
+        default=20_000,
+        metavar="ROWS",
+        help="rows stored per transaction (default 20000)",
+    )
     cdrs.set_defaults(handler=cmd_import_cdrs)
 
     _carrier_parser(commands)

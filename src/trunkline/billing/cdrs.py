@@ -13,6 +13,7 @@ import csv
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
@@ -23,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trunkline.billing import ledger, payment_services
+from trunkline.billing.call_events import call_events_emit
 from trunkline.billing.import_writer import BatchWriter
 from trunkline.billing.models import CallRecord, Posting, RejectedCallRecord, TenantUsage
 from trunkline.billing.rates import RateBook
@@ -276,6 +278,7 @@ class _Prepared(NamedTuple):
     partner: object
     candidates: int  # records of the batch for this partner, stored before or not
     rows: list[tuple]  # in call_id order, as _CALL_COLUMNS
+    facts: list[Facts]  # each row's checked record, for its events
     cycles: dict  # each row's adapted cycle_start → the date
     usage: dict[tuple[str, date], list[int]]
     charges: dict[str, int]
@@ -292,6 +295,7 @@ def _prepare(partner, candidates, provider_id, source, now, adapters) -> _Prepar
     months: dict[tuple[int, int], object] = {}
     cycles: dict = {}
     rows = []
+    stored_facts = []
     usage: dict[tuple[str, date], list[int]] = {}
     charges: dict[str, int] = defaultdict(int)
     for record_id, (_, facts, rated) in zip(new_ids("cdr", len(new)), new, strict=True):
@@ -335,6 +339,7 @@ def _prepare(partner, candidates, provider_id, source, now, adapters) -> _Prepar
                 imported_at,
             )
         )
+        stored_facts.append(facts)
         # As _tally counts them, in the same pass (a second one costs ~1 µs a record).
         key = (tenant.id, cycles[cycle])
         counters = usage.get(key)
@@ -346,7 +351,7 @@ def _prepare(partner, candidates, provider_id, source, now, adapters) -> _Prepar
             counters[slot] += billable
             counters[4] += wholesale
             charges[call_class] += wholesale
-    return _Prepared(partner, len(candidates), rows, cycles, usage, charges)
+    return _Prepared(partner, len(candidates), rows, stored_facts, cycles, usage, charges)
 
 
 def _tally(rows, cycles) -> tuple[dict[tuple[str, date], list[int]], dict[str, int]]:
@@ -368,10 +373,11 @@ def _tally(rows, cycles) -> tuple[dict[tuple[str, date], list[int]], dict[str, i
     return usage, charges
 
 
-def _commit(batches: list[_Prepared], rejected, now) -> tuple[int, int]:
+def _commit(batches: list[_Prepared], rejected, now, also=None) -> tuple[int, int]:
     """Store every partner's new records and the rejections in one transaction; return
     (records stored, records found already stored). Partners go in id order, so two
-    imports lock their wallets in the same order."""
+    imports lock their wallets in the same order. `also(accepted, duplicates)`, if given,
+    runs last in the same transaction (a followed file's offset is stored so)."""
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -380,6 +386,8 @@ def _commit(batches: list[_Prepared], rejected, now) -> tuple[int, int]:
                     stored, seen = _store(prepared, now)
                     accepted, duplicates = accepted + stored, duplicates + seen
                 RejectedCallRecord.objects.bulk_create(rejected)
+                if also is not None:
+                    also(accepted, duplicates)
             return accepted, duplicates
         except IntegrityError:
             # A concurrent import stored some of these call ids first; look again.
@@ -389,7 +397,7 @@ def _commit(batches: list[_Prepared], rejected, now) -> tuple[int, int]:
 
 
 def _store(prepared: _Prepared, now) -> tuple[int, int]:
-    partner, rows = prepared.partner, prepared.rows
+    partner, rows, facts = prepared.partner, prepared.rows, prepared.facts
     if not rows:
         return 0, prepared.candidates
     usage, charges = prepared.usage, prepared.charges
@@ -405,7 +413,8 @@ def _store(prepared: _Prepared, now) -> tuple[int, int]:
         if not existing:
             raise
         # A file imported again, or one overlapping another import.
-        rows = [row for row in rows if row[3] not in existing]
+        kept = [index for index, row in enumerate(rows) if row[3] not in existing]
+        rows, facts = [rows[index] for index in kept], [facts[index] for index in kept]
         if not rows:
             return 0, prepared.candidates
         usage, charges = _tally(rows, prepared.cycles)
@@ -432,6 +441,7 @@ def _store(prepared: _Prepared, now) -> tuple[int, int]:
                 now=now,
             )
     payment_services.wallet_after_debit(partner)
+    call_events_emit(partner, zip(rows, facts, strict=True), prepared.cycles)
     return len(rows), prepared.candidates - len(rows)
 
 
@@ -778,33 +788,16 @@ def cdrs_import_csv(
         pipeline = False
     elif pipeline is None:
         pipeline = connection.vendor in PIPELINED_VENDORS
-    book = RateBook()
-    importer = _CsvImport(
-        rater=book.rater(),
-        provider_id=book.provider.id if book.provider else None,
-        accounts=dict(Tenant.objects.values_list("sip_prefix", "id")),
-        partner_of=dict(Tenant.objects.values_list("id", "partner_id")),
-        zone=zone,
-        now=now,
-        adapters=_adapters(connection),
-    )
+    importer = csv_importer(RateBook(), zone=zone, now=now)
     rows = (row for row in csv.reader(lines) if row)
     if not pipeline:
         for numbered in _batches(rows, batch_size):
             importer.store(importer.prepare(numbered))
         return importer.result
-    # The writer makes ~150 round trips a batch (the usage postings); after each it waits
-    # for the GIL, which the busy importing thread gives up only every switch interval
-    # (5 ms by default). 0.1 ms made a 100,000-record import ~10 % faster.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch_interval, 0.0001))
-    try:
-        with BatchWriter(importer.commit, name="cdr-import-writer") as writer:
-            for numbered in _batches(rows, batch_size):
-                writer.put(importer.prepare(numbered))
-            outcomes = writer.finish()
-    finally:
-        sys.setswitchinterval(switch_interval)
+    with pipelined_writer(importer.commit) as writer:
+        for numbered in _batches(rows, batch_size):
+            writer.put(importer.prepare(numbered))
+        outcomes = writer.finish()
     for accepted, duplicates in outcomes:
         importer.result.accepted += accepted
         importer.result.duplicates += duplicates
@@ -813,6 +806,35 @@ def cdrs_import_csv(
 
 # The databases where overlapping the importer with the server pays (docs/performance.md).
 PIPELINED_VENDORS = frozenset({"postgresql"})
+
+
+@contextmanager
+def pipelined_writer(store) -> Iterator[BatchWriter]:
+    """A writer thread running `store(batch)` for the batches put to it."""
+    # The writer makes ~150 round trips a batch (the usage postings); after each it waits
+    # for the GIL, which the busy importing thread gives up only every switch interval
+    # (5 ms by default). 0.1 ms made a 100,000-record import ~10 % faster.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, 0.0001))
+    try:
+        with BatchWriter(store, name="cdr-import-writer") as writer:
+            yield writer
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+
+def csv_importer(book: RateBook, *, zone, now: datetime) -> _CsvImport:
+    """An importer of Master.csv rows over `book`, with the platform's tenants as they
+    are now; `prepare` a batch of numbered rows, then `store` or `commit` it."""
+    return _CsvImport(
+        rater=book.rater(),
+        provider_id=book.provider.id if book.provider else None,
+        accounts=dict(Tenant.objects.values_list("sip_prefix", "id")),
+        partner_of=dict(Tenant.objects.values_list("id", "partner_id")),
+        zone=zone,
+        now=now,
+        adapters=_adapters(transaction.get_connection()),
+    )
 
 
 def _batches(rows: Iterable[list[str]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
@@ -849,10 +871,11 @@ class _CsvImport:
         self.result.accepted += accepted
         self.result.duplicates += duplicates
 
-    def commit(self, batch: _Batch) -> tuple[int, int]:
+    def commit(self, batch: _Batch, also=None) -> tuple[int, int]:
         """Store a prepared batch in its own transaction (in the writer thread, when
-        pipelined); (records stored, records found already stored)."""
-        return _commit(batch.partners, batch.rejected, self.now)
+        pipelined); (records stored, records found already stored). `also` as for
+        `_commit`."""
+        return _commit(batch.partners, batch.rejected, self.now, also)
 
     def prepare(self, numbered: list[tuple[int, list[str]]]) -> _Batch:
         accounts, partner_of, zone, now = self.accounts, self.partner_of, self.zone, self.now

@@ -426,6 +426,37 @@ class TenantUsage(models.Model):
         return f"{self.tenant_id} {self.cycle_start}"
 
 
+class CdrSource(models.Model):
+    """A call-record file followed by `trunkline import-cdrs --follow` (billing/cdr_tail.py):
+    which file it is and how far it has been read.
+
+    `offset` is always the end of a complete line, and it is written in the transaction
+    that stores the records of the lines before it, so after a crash the importer starts
+    exactly where the committed records end. The file's identity (device, inode and a
+    hash of its first line) tells a rotated or truncated file, which starts again from 0.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=id_factory("cds"), editable=False
+    )
+    path = models.CharField(max_length=1024, unique=True)  # absolute
+    # Text, not integers: st_dev and st_ino are unsigned 64-bit and may not fit a bigint.
+    device = models.CharField(max_length=24, blank=True)
+    inode = models.CharField(max_length=24, blank=True)
+    first_line_sha256 = models.CharField(max_length=64, blank=True)
+    offset = models.BigIntegerField(default=0)
+    lines = models.BigIntegerField(default=0)  # lines consumed from this file
+    # Totals for this file since it was first read (or since its rotation).
+    accepted = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.path} @ {self.offset}"
+
+
 # --- how a partner pays the platform ------------------------------------------------------
 
 

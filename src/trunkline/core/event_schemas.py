@@ -311,3 +311,33 @@ class ExtensionUpdatedData(_Data):
     previous_attributes: dict[str, object] = Field(
         description="The old value of each field that changed, keyed by field name."
     )
+
+
+class WebhookCall(_Data):
+    """A rated call record as `GET /v1/calls` shows it."""
+
+    id: str = Field(description="Call record id, `cdr_…`.")
+    call_id: str = Field(description="The call engine's id of the call (Asterisk's uniqueid).")
+    tenant_id: str
+    direction: Literal["inbound", "outbound"]
+    call_class: Literal["local", "toll_free", "international"]
+    from_: str = Field(alias="from", description="The calling number, E.164 when it is one.")
+    to: str = Field(description="The called number, E.164 when it is one.")
+    started_at: datetime
+    answered_at: datetime | None = Field(description="Null: the call was not answered.")
+    ended_at: datetime
+    billsec: int = Field(description="Seconds from answer to hang-up, as the call engine says.")
+    billable_seconds: int = Field(description="The seconds charged, after rounding up.")
+    cost: str = Field(
+        description="The partner's wholesale cost of the call, dollars.", examples=["0.022"]
+    )
+    cycle_start: str = Field(description="The first day of the tenant's usage cycle it counts in.")
+
+
+class CallEventData(_Data):
+    """`call.completed` (an outbound call was answered), `call.failed` (it was not: no
+    answer, busy, congestion or a failure), `inbound_call.completed` and
+    `inbound_call.abandoned` (an inbound call nobody answered): sent once for each record
+    stored, never for a record sent again."""
+
+    call: WebhookCall

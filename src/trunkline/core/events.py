@@ -132,6 +132,10 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "phone_number.assigned": event_schemas.PhoneNumberAssignedData,
     "phone_number.released": event_schemas.PhoneNumberAssignedData,
     "phone_number.updated": event_schemas.PhoneNumberUpdatedData,
+    "call.completed": event_schemas.CallEventData,
+    "call.failed": event_schemas.CallEventData,
+    "inbound_call.completed": event_schemas.CallEventData,
+    "inbound_call.abandoned": event_schemas.CallEventData,
     **{
         f"port_request.{name}": event_schemas.PortRequestEventData
         for name in (

@@ -95,6 +95,7 @@ PREFIXES = (
     "vmb",
     "trk",
     "pbn",
+    "cds",
 )
 
 
